@@ -1,0 +1,35 @@
+"""azora-otel: an OpenTelemetry distro for FastAPI + SQLAlchemy services.
+
+Run a service under ``azora-otel-instrument``, or in code::
+
+    import azora_otel
+    azora_otel.configure()
+    azora_otel.instrument_app(app)
+"""
+
+from azora_otel._instruments import DEFAULT_VIEWS
+from azora_otel._settings import Settings
+from azora_otel._setup import (
+    configure,
+    get_metrics,
+    get_performance_stats,
+    instrument_app,
+    shutdown,
+)
+from azora_otel._stats import PerformanceStats, Thresholds
+from azora_otel._telemetry import Telemetry
+from azora_otel._version import __version__
+
+__all__ = [
+    "DEFAULT_VIEWS",
+    "PerformanceStats",
+    "Settings",
+    "Telemetry",
+    "Thresholds",
+    "__version__",
+    "configure",
+    "get_metrics",
+    "get_performance_stats",
+    "instrument_app",
+    "shutdown",
+]

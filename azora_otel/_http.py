@@ -1,0 +1,222 @@
+"""HTTP request metrics: the ASGI middleware and the request recorder.
+
+Labels are bounded whatever clients send: ``route`` is the route template the
+router matched (``/orders/{order_id}``) or ``unmatched``; ``method`` is one of
+the standard HTTP methods or ``_OTHER``; ``status_code`` is the status the
+application sent (``500`` for an unhandled exception before any response).
+Metrics are recorded here, not from spans, so they are complete whatever the
+trace sampler does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from bisect import bisect_left
+from collections.abc import Awaitable, Callable, MutableMapping
+from time import perf_counter
+from typing import Any
+
+from azora_otel._error_rate import ErrorRateWindow
+from azora_otel._exposition import ExactNamePrometheusReader
+from azora_otel._instruments import HTTP_DURATION_BUCKETS_MS, Instruments
+from azora_otel._logs import emit, trace_ids
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+UNMATCHED_ROUTE = "unmatched"
+"""The ``route`` label of requests that matched no route (404s of unknown paths, scans)."""
+
+OTHER_METHOD = "_OTHER"
+"""The ``method`` label of methods outside the standard set."""
+
+STANDARD_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY"}
+)
+_METHOD = {m: m for m in STANDARD_METHODS}
+_CLIENT_CLOSED = 499
+_MAX_CACHED_LABEL_SETS = 10_000
+
+
+def route_template(scope: Scope) -> str:
+    """The template of the route that handled ``scope``, or :data:`UNMATCHED_ROUTE`."""
+    route = scope.get("route")
+    if route is None:
+        return UNMATCHED_ROUTE
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return template if isinstance(template, str) and template else UNMATCHED_ROUTE
+
+
+def normalize_method(method: object) -> str:
+    return _METHOD.get(method, OTHER_METHOD) if isinstance(method, str) else OTHER_METHOD
+
+
+class BucketCounts:
+    """A process-wide histogram (all label sets together) for the stats API."""
+
+    __slots__ = ("bounds", "count", "counts", "total")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.count = 0
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.count += 1
+        self.total += value
+
+    def quantile(self, q: float) -> float | None:
+        """Estimated like Prometheus' ``histogram_quantile`` (linear within a bucket)."""
+        if self.count == 0:
+            return None
+        rank = q * self.count
+        seen = 0
+        lower = 0.0
+        for i, n in enumerate(self.counts):
+            if i == len(self.bounds):  # the +Inf bucket: the highest finite bound is the answer
+                return self.bounds[-1]
+            upper = self.bounds[i]
+            if n and seen + n >= rank:
+                return lower + (upper - lower) * (rank - seen) / n
+            seen += n
+            lower = upper
+        return self.bounds[-1]
+
+
+class RequestRecorder:
+    """Turns one finished request into the contract's measurements."""
+
+    def __init__(
+        self,
+        instruments: Instruments,
+        threshold_ms: float,
+        error_window: ErrorRateWindow,
+    ) -> None:
+        self._duration = instruments.request_duration.record
+        self._requests = instruments.requests.add
+        self._slow = instruments.slow_requests.add
+        self.threshold_ms = threshold_ms
+        self.error_window = error_window
+        self.histogram = BucketCounts(HTTP_DURATION_BUCKETS_MS)
+        self.total = 0
+        self.errors = 0
+        self.slow = 0
+        self._labels: dict[tuple[str, str, int], dict[str, str]] = {}
+
+    def record(self, method: str, route: str, status: int, duration_ms: float, failed: bool) -> None:
+        key = (method, route, status)
+        labels = self._labels.get(key)
+        if labels is None:
+            labels = {"method": method, "route": route, "status_code": str(status)}
+            if len(self._labels) < _MAX_CACHED_LABEL_SETS:
+                self._labels[key] = labels
+        self._duration(duration_ms, labels)
+        self._requests(1, labels)
+        error = failed or status >= 500
+        self.total += 1
+        if error:
+            self.errors += 1
+        self.error_window.record(error)
+        self.histogram.observe(duration_ms)
+        if duration_ms > self.threshold_ms:
+            self.slow += 1
+            self._slow(1, {"method": method, "route": route})
+            emit(
+                logging.WARNING,
+                "slow_request",
+                "slow request",
+                {
+                    "method": method,
+                    "route": route,
+                    "status_code": status,
+                    "duration_ms": round(duration_ms, 3),
+                    "threshold_ms": self.threshold_ms,
+                    **trace_ids(),
+                },
+            )
+
+
+class MetricsMiddleware:
+    """Pure ASGI middleware: times every HTTP request and serves the exposition path."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        recorder: Callable[[], RequestRecorder | None],
+        exposition: Callable[[], ExactNamePrometheusReader | None],
+        metrics_path: str | None,
+    ) -> None:
+        self.app = app
+        self._recorder = recorder
+        self._exposition = exposition
+        self._metrics_path = metrics_path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self._metrics_path is not None and scope.get("path") == self._metrics_path:
+            reader = self._exposition()
+            if reader is not None and scope.get("method") in ("GET", "HEAD"):
+                await _serve_exposition(reader, scope, send)
+                return
+        status = 0
+
+        async def send_recording_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        start = perf_counter()
+        failed = False
+        try:
+            await self.app(scope, receive, send_recording_status)
+        except Exception:
+            failed = True
+            raise
+        except BaseException:  # cancelled: the client went away before an answer
+            if not status:
+                status = _CLIENT_CLOSED
+            raise
+        finally:
+            duration_ms = (perf_counter() - start) * 1000.0
+            try:
+                recorder = self._recorder()
+                if recorder is not None:
+                    recorder.record(
+                        normalize_method(scope.get("method")),
+                        route_template(scope),
+                        status or 500,
+                        duration_ms,
+                        failed,
+                    )
+            except Exception:  # noqa: BLE001 - instrumentation never raises into a request
+                logging.getLogger("azora_otel").debug("recording a request failed", exc_info=True)
+
+
+async def _serve_exposition(reader: ExactNamePrometheusReader, scope: Scope, send: Send) -> None:
+    accept = None
+    for name, value in scope.get("headers") or ():
+        if name == b"accept":
+            accept = value.decode("latin-1")
+    loop = asyncio.get_running_loop()
+    # Collection walks every series: keep it off the event loop.
+    body, content_type = await loop.run_in_executor(None, reader.render, accept)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", content_type.encode("latin-1")),
+                (b"content-length", str(len(body)).encode("latin-1")),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})

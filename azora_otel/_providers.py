@@ -1,0 +1,104 @@
+"""Builds the OpenTelemetry providers from settings. Nothing here touches globals."""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Sequence
+
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.view import View
+from opentelemetry.sdk.resources import OTELResourceDetector, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from azora_otel._exposition import ExactNamePrometheusReader
+from azora_otel._instruments import DEFAULT_VIEWS
+from azora_otel._settings import OTEL_METRIC_EXPORT_INTERVAL, Settings
+from azora_otel._version import __version__
+
+_log = logging.getLogger("azora_otel")
+
+DEFAULT_EXPORT_INTERVAL_MS = 10_000
+"""Push interval of OTLP metrics unless ``OTEL_METRIC_EXPORT_INTERVAL`` says otherwise
+(the SDK's own default is 60 s; the specification's Prometheus scrapes every 10 s)."""
+
+
+def build_resource(settings: Settings) -> Resource:
+    """``OTEL_RESOURCE_ATTRIBUTES``/``OTEL_SERVICE_NAME`` plus a unique ``service.instance.id``
+    per process, so several workers of one service never overwrite each other's series."""
+    detected = OTELResourceDetector().detect()
+    extra: dict[str, str] = {
+        "service.name": settings.service_name,
+        "telemetry.distro.name": "azora-otel",
+        "telemetry.distro.version": __version__,
+    }
+    if "service.instance.id" not in detected.attributes:
+        extra["service.instance.id"] = str(uuid.uuid4())
+    return Resource.create(extra).merge(detected)
+
+
+def _exporter_classes(names: Sequence[str], signal: str) -> dict[str, type]:
+    # The upstream configurator's own resolution, so ``otlp`` and
+    # ``OTEL_EXPORTER_OTLP_PROTOCOL`` mean exactly what they mean under
+    # ``opentelemetry-instrument`` (gRPC unless the protocol says http/protobuf).
+    from opentelemetry.sdk._configuration import (  # noqa: PLC0415
+        _get_exporter_entry_point,
+        _import_exporters,
+    )
+
+    resolved = [_get_exporter_entry_point(name, signal) for name in names]  # type: ignore[arg-type]
+    if signal == "traces":
+        return dict(_import_exporters(resolved, [], [])[0])
+    return dict(_import_exporters([], resolved, [])[1])
+
+
+def build_metric_readers(
+    settings: Settings,
+) -> tuple[list[MetricReader], ExactNamePrometheusReader | None]:
+    """The readers ``OTEL_METRICS_EXPORTER`` asks for, and the in-process one if any."""
+    readers: list[MetricReader] = []
+    prometheus: ExactNamePrometheusReader | None = None
+    others = [name for name in settings.metrics_exporters if name != "prometheus"]
+    if settings.prometheus_enabled:
+        prometheus = ExactNamePrometheusReader()
+        readers.append(prometheus)
+    if others:
+        interval = os.environ.get(OTEL_METRIC_EXPORT_INTERVAL)
+        for name, cls in _exporter_classes(others, "metrics").items():
+            if issubclass(cls, MetricReader):
+                readers.append(cls())
+            else:
+                readers.append(
+                    PeriodicExportingMetricReader(
+                        cls(),
+                        export_interval_millis=None if interval else DEFAULT_EXPORT_INTERVAL_MS,
+                    )
+                )
+            _log.debug("metrics exporter %s enabled", name)
+    return readers, prometheus
+
+
+def build_meter_provider(
+    resource: Resource,
+    readers: Sequence[MetricReader],
+    views: Sequence[View] = DEFAULT_VIEWS,
+) -> MeterProvider:
+    return MeterProvider(
+        metric_readers=list(readers), resource=resource, views=list(views)
+    )
+
+
+def build_tracer_provider(settings: Settings, resource: Resource) -> TracerProvider | None:
+    """A tracer provider exporting to ``OTEL_TRACES_EXPORTER``; ``None`` in metrics-only mode.
+
+    The sampler comes from ``OTEL_TRACES_SAMPLER``/``_ARG`` as in the SDK.
+    """
+    if not settings.tracing_enabled:
+        return None
+    provider = TracerProvider(resource=resource)
+    for cls in _exporter_classes(settings.traces_exporters, "traces").values():
+        provider.add_span_processor(BatchSpanProcessor(cls()))
+    return provider

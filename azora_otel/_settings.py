@@ -1,0 +1,255 @@
+"""Settings: every environment variable the distro reads, parsed once into one frozen object.
+
+Policy for bad values: **warn and use the default.** Monitoring must never stop
+the service it watches, so an invalid value is reported (the message names the
+variable, the value and what was expected) and the documented default is used.
+``azora-otel check-config`` exits non-zero on the same problems, for pipelines
+that want to refuse a bad configuration before deploying it.
+
+Standard ``OTEL_*`` variables keep their OpenTelemetry meaning; the few that the
+distro interprets itself are listed here too.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from azora_otel._targets import DEFAULT_API_LATENCY_MS, DEFAULT_DB_QUERY_MS, DEFAULT_ERROR_RATE
+
+PERF_API_LATENCY_MS = "PERF_API_LATENCY_MS"
+"""Slow-request threshold in milliseconds (positive number). Default 100."""
+
+PERF_DB_QUERY_MS = "PERF_DB_QUERY_MS"
+"""Slow-query threshold in milliseconds (positive number). Default 50."""
+
+PERF_ERROR_RATE = "PERF_ERROR_RATE"
+"""Error-rate threshold as a ratio between 0 and 1. Default 0.001 (0.1 %)."""
+
+AZORA_METRICS_PATH = "AZORA_METRICS_PATH"
+"""Path on the service's own port that serves the Prometheus exposition.
+Default ``/metrics``; ``off`` disables it. Scrapes of it are not counted."""
+
+AZORA_METRICS_PORT = "AZORA_METRICS_PORT"
+"""Serve the exposition on a separate port instead (1-65535). Unset by default.
+When set, the path on the service's own port is disabled."""
+
+AZORA_METRICS_HOST = "AZORA_METRICS_HOST"
+"""Address the separate metrics port binds to. Default ``127.0.0.1``."""
+
+AZORA_ERROR_RATE_WINDOW_S = "AZORA_ERROR_RATE_WINDOW_S"
+"""Length of the sliding window behind ``http_error_rate``, in whole seconds (1-3600). Default 60."""
+
+AZORA_LOG_FORMAT = "AZORA_LOG_FORMAT"
+"""Where threshold-violation records of the ``azora_otel`` logger go: ``text`` (default,
+one key=value line on stderr), ``json`` (one JSON object per line on stderr) or
+``off`` (no handler of ours: records propagate to the application's logging)."""
+
+AZORA_FASTAPI_OPERATION_SPANS = "AZORA_FASTAPI_OPERATION_SPANS"
+"""``true`` keeps FastAPI's native per-operation spans (dependencies, endpoint,
+serialization) on FastAPI >= 0.142. Default ``false``: one server span per request."""
+
+OTEL_SDK_DISABLED = "OTEL_SDK_DISABLED"
+OTEL_SERVICE_NAME = "OTEL_SERVICE_NAME"
+OTEL_TRACES_EXPORTER = "OTEL_TRACES_EXPORTER"
+"""Default: ``otlp`` when an OTLP endpoint is configured, else ``none`` (the embedded
+default needs no infrastructure)."""
+OTEL_METRICS_EXPORTER = "OTEL_METRICS_EXPORTER"
+"""Comma-separated. ``prometheus`` (default) is the in-process exposition on the
+service's port; ``otlp`` pushes to a collector; both at once work; ``none``."""
+OTEL_PYTHON_DISABLED_INSTRUMENTATIONS = "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
+OTEL_EXPORTER_OTLP_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
+OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+OTEL_EXPORTER_OTLP_METRICS_ENDPOINT = "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"
+OTEL_METRIC_EXPORT_INTERVAL = "OTEL_METRIC_EXPORT_INTERVAL"
+
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+_LOG_FORMATS = ("text", "json", "off")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The distro's configuration. Build it with :meth:`from_env`."""
+
+    api_latency_ms: float = DEFAULT_API_LATENCY_MS
+    db_query_ms: float = DEFAULT_DB_QUERY_MS
+    error_rate: float = DEFAULT_ERROR_RATE
+    service_name: str = "unknown_service"
+    metrics_path: str | None = "/metrics"
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    error_rate_window_s: int = 60
+    log_format: str = "text"
+    fastapi_operation_spans: bool = False
+    sdk_disabled: bool = False
+    traces_exporters: tuple[str, ...] = ()
+    metrics_exporters: tuple[str, ...] = ("prometheus",)
+    disabled_instrumentations: frozenset[str] = frozenset()
+    problems: tuple[str, ...] = field(default=(), compare=False)
+    """Messages about invalid values that were replaced by their defaults."""
+
+    @property
+    def tracing_enabled(self) -> bool:
+        return bool(self.traces_exporters)
+
+    @property
+    def prometheus_enabled(self) -> bool:
+        return "prometheus" in self.metrics_exporters
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> Settings:
+        """Parse the variables from ``environ`` (a mapping: tests pass a dict)."""
+        problems: list[str] = []
+        defaults = cls()
+
+        def number(name: str, default: float, *, upper: float | None = None) -> float:
+            raw = environ.get(name)
+            if raw is None:
+                return default
+            expected = (
+                f"a number between 0 and {upper:g}"
+                if upper is not None
+                else "a positive number of milliseconds"
+            )
+            try:
+                value = float(raw.strip())
+            except ValueError:
+                value = math.nan
+            ok = math.isfinite(value) and (
+                0 <= value <= upper if upper is not None else value > 0
+            )
+            if not ok:
+                problems.append(_problem(name, raw, expected, default))
+                return default
+            return value
+
+        def integer(name: str, default: int | None, low: int, high: int) -> int | None:
+            raw = environ.get(name)
+            if raw is None or (default is None and raw.strip() == ""):
+                return default
+            try:
+                value = int(raw.strip())
+            except ValueError:
+                value = low - 1
+            if not low <= value <= high:
+                problems.append(_problem(name, raw, f"a whole number from {low} to {high}", default))
+                return default
+            return value
+
+        def boolean(name: str, default: bool) -> bool:
+            raw = environ.get(name)
+            if raw is None:
+                return default
+            word = raw.strip().lower()
+            if word in _TRUE:
+                return True
+            if word in _FALSE:
+                return False
+            problems.append(_problem(name, raw, "true or false", default))
+            return default
+
+        def choice(name: str, default: str, options: tuple[str, ...]) -> str:
+            raw = environ.get(name)
+            if raw is None:
+                return default
+            word = raw.strip().lower()
+            if word not in options:
+                problems.append(_problem(name, raw, "one of " + ", ".join(options), default))
+                return default
+            return word
+
+        metrics_path = _metrics_path(environ.get(AZORA_METRICS_PATH), defaults, problems)
+        metrics_port = integer(AZORA_METRICS_PORT, None, 1, 65535)
+        if metrics_port is not None:
+            metrics_path = None
+
+        return cls(
+            api_latency_ms=number(PERF_API_LATENCY_MS, defaults.api_latency_ms),
+            db_query_ms=number(PERF_DB_QUERY_MS, defaults.db_query_ms),
+            error_rate=number(PERF_ERROR_RATE, defaults.error_rate, upper=1.0),
+            service_name=_service_name(environ),
+            metrics_path=metrics_path,
+            metrics_port=metrics_port,
+            metrics_host=(environ.get(AZORA_METRICS_HOST) or "").strip() or defaults.metrics_host,
+            error_rate_window_s=integer(AZORA_ERROR_RATE_WINDOW_S, 60, 1, 3600) or 60,
+            log_format=choice(AZORA_LOG_FORMAT, defaults.log_format, _LOG_FORMATS),
+            fastapi_operation_spans=boolean(AZORA_FASTAPI_OPERATION_SPANS, False),
+            sdk_disabled=boolean(OTEL_SDK_DISABLED, False),
+            traces_exporters=_traces_exporters(environ),
+            metrics_exporters=_metrics_exporters(environ, problems),
+            disabled_instrumentations=frozenset(
+                part.strip()
+                for part in environ.get(OTEL_PYTHON_DISABLED_INSTRUMENTATIONS, "").split(",")
+                if part.strip()
+            ),
+            problems=tuple(problems),
+        )
+
+
+def _problem(name: str, raw: str, expected: str, default: object) -> str:
+    shown = "unset" if default is None else f"{default:g}" if isinstance(default, float) else default
+    return f"invalid {name}={raw!r}: expected {expected}; using the default ({shown})"
+
+
+def _metrics_path(raw: str | None, defaults: Settings, problems: list[str]) -> str | None:
+    if raw is None:
+        return defaults.metrics_path
+    value = raw.strip()
+    if value.lower() in {"off", "none", "false"}:
+        return None
+    if not value.startswith("/") or any(c.isspace() or c in "?#" for c in value):
+        problems.append(
+            _problem(AZORA_METRICS_PATH, raw, "an absolute path such as /metrics, or off",
+                     defaults.metrics_path)
+        )
+        return defaults.metrics_path
+    return value
+
+
+def _service_name(environ: Mapping[str, str]) -> str:
+    name = (environ.get(OTEL_SERVICE_NAME) or "").strip()
+    if name:
+        return name
+    for pair in environ.get("OTEL_RESOURCE_ATTRIBUTES", "").split(","):
+        key, sep, value = pair.partition("=")
+        if sep and key.strip() == "service.name" and value.strip():
+            return value.strip()
+    return "unknown_service"
+
+
+def _split(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip().lower() for part in raw.split(",") if part.strip())
+
+
+def _traces_exporters(environ: Mapping[str, str]) -> tuple[str, ...]:
+    raw = environ.get(OTEL_TRACES_EXPORTER)
+    if raw is None or not raw.strip():
+        endpoint = environ.get(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) or environ.get(
+            OTEL_EXPORTER_OTLP_ENDPOINT
+        )
+        return ("otlp",) if endpoint else ()
+    names = _split(raw)
+    return () if "none" in names else names
+
+
+def _metrics_exporters(environ: Mapping[str, str], problems: list[str]) -> tuple[str, ...]:
+    raw = environ.get(OTEL_METRICS_EXPORTER)
+    if raw is None:
+        return ("prometheus",)
+    names = _split(raw)
+    if not names:
+        problems.append(
+            _problem(OTEL_METRICS_EXPORTER, raw, "a comma-separated list such as prometheus,otlp",
+                     "prometheus")
+        )
+        return ("prometheus",)
+    if "none" in names:
+        return ()
+    # Other names are resolved through the opentelemetry_metrics_exporter entry
+    # points later; unknown ones are reported there.
+    return tuple(dict.fromkeys(names))
+
+
+__all__ = ["Settings"]

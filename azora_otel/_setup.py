@@ -1,0 +1,115 @@
+"""The explicit, code-first way in: ``configure()`` then ``instrument_app(app)``."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry import metrics, trace
+
+from azora_otel import _state
+from azora_otel._fastapi import install_hooks
+from azora_otel._fastapi import instrument_app as _instrument_fastapi
+from azora_otel._logs import install_handler, rate_limit_exporter_logs
+from azora_otel._metrics_server import start_metrics_server
+from azora_otel._settings import Settings
+from azora_otel._stats import PerformanceStats, performance_stats
+from azora_otel._telemetry import Telemetry
+from azora_otel._version import __version__
+
+_log = logging.getLogger("azora_otel")
+
+
+def configure(
+    settings: Settings | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    set_global_providers: bool = True,
+    auto_instrument: bool = False,
+) -> Telemetry | None:
+    """Boot the distro for this process and return it (``None`` when ``OTEL_SDK_DISABLED``).
+
+    ``settings`` defaults to ``Settings.from_env(environ or os.environ)``. Invalid values
+    are reported on the ``azora_otel`` logger and replaced by their defaults.
+    ``auto_instrument`` also instruments every FastAPI app created from now on (what
+    ``azora-otel-instrument`` does); otherwise call :func:`instrument_app`.
+    """
+    if settings is None:
+        settings = Settings.from_env(os.environ if environ is None else environ)
+    install_handler(settings.log_format)
+    for problem in settings.problems:
+        _log.warning("azora-otel: %s", problem, extra={"azora": {"event": "config_error",
+                                                                  "message": problem}})
+    if settings.sdk_disabled:
+        _log.info("azora-otel: OTEL_SDK_DISABLED=true, nothing is instrumented")
+        return None
+    rate_limit_exporter_logs()
+    telemetry = Telemetry.build(settings)
+    if set_global_providers:
+        metrics.set_meter_provider(telemetry.meter_provider)
+        if telemetry.tracer_provider is not None:
+            trace.set_tracer_provider(telemetry.tracer_provider)
+    _state.install(telemetry)
+    if settings.metrics_port is not None and telemetry.prometheus is not None:
+        start_metrics_server(telemetry, settings.metrics_host, settings.metrics_port)
+    if auto_instrument and "fastapi" not in settings.disabled_instrumentations:
+        install_hooks()
+    _log.info("azora-otel %s started", __version__, extra={"azora": _banner(settings)})
+    return telemetry
+
+
+def _banner(settings: Settings) -> dict[str, Any]:
+    if settings.metrics_port is not None:
+        exposition = f"http://{settings.metrics_host}:{settings.metrics_port}/metrics"
+    else:
+        exposition = settings.metrics_path or "off"
+    return {
+        "event": "started",
+        "version": __version__,
+        "service": settings.service_name,
+        "pid": os.getpid(),
+        "metrics": ",".join(settings.metrics_exporters) or "none",
+        "exposition": exposition if settings.prometheus_enabled else "off",
+        "traces": ",".join(settings.traces_exporters) or "none",
+        "api_latency_ms": settings.api_latency_ms,
+        "db_query_ms": settings.db_query_ms,
+        "error_rate": settings.error_rate,
+    }
+
+
+def instrument_app(app: Any, telemetry: Telemetry | None = None) -> Any:
+    """Instrument a FastAPI application; returns it. Safe to call twice."""
+    _instrument_fastapi(app, telemetry)
+    return app
+
+
+def _require(telemetry: Telemetry | None) -> Telemetry:
+    current = telemetry or _state.get()
+    if current is None:
+        raise RuntimeError(
+            "azora-otel is not configured: run under azora-otel-instrument or call "
+            "azora_otel.configure() first"
+        )
+    return current
+
+
+def get_metrics(telemetry: Telemetry | None = None) -> str:
+    """The Prometheus text exposition of this process (what ``GET /metrics`` serves)."""
+    current = _require(telemetry)
+    if current.prometheus is None:
+        raise RuntimeError(
+            "the in-process exposition is off: OTEL_METRICS_EXPORTER does not include prometheus"
+        )
+    return current.prometheus.render()[0].decode("utf-8")
+
+
+def get_performance_stats(telemetry: Telemetry | None = None) -> PerformanceStats:
+    """Requests, errors, error rates, slow requests, P50/P95/P99 and thresholds."""
+    return performance_stats(_require(telemetry))
+
+
+def shutdown() -> None:
+    """Flush the last metrics and spans and stop the exporters."""
+    _state.shutdown()

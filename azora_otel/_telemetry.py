@@ -1,0 +1,118 @@
+"""The running distro: providers, instruments and recorders built from one ``Settings``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import partial
+
+from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricReader
+from opentelemetry.sdk.metrics.view import View
+from opentelemetry.sdk.trace import TracerProvider
+
+from azora_otel._error_rate import ErrorRateWindow
+from azora_otel._exposition import ExactNamePrometheusReader
+from azora_otel._http import RequestRecorder
+from azora_otel._instruments import DEFAULT_VIEWS, HTTP_ERROR_RATE, METER_NAME, Instruments
+from azora_otel._logs import emit
+from azora_otel._providers import (
+    build_meter_provider,
+    build_metric_readers,
+    build_resource,
+    build_tracer_provider,
+)
+from azora_otel._settings import Settings
+from azora_otel._version import __version__
+
+
+@dataclass
+class Telemetry:
+    """Everything one configured distro owns. Build it with :meth:`build`."""
+
+    settings: Settings
+    meter_provider: MeterProvider
+    tracer_provider: TracerProvider | None
+    instruments: Instruments
+    requests: RequestRecorder
+    prometheus: ExactNamePrometheusReader | None
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        *,
+        readers: Sequence[MetricReader] | None = None,
+        tracer_provider: TracerProvider | None = None,
+        views: Sequence[View] = DEFAULT_VIEWS,
+    ) -> Telemetry:
+        """Providers from ``settings``; ``readers``/``tracer_provider`` replace the ones the
+        settings would build (tests pass in-memory ones)."""
+        resource = build_resource(settings)
+        prometheus: ExactNamePrometheusReader | None = None
+        if readers is None:
+            readers, prometheus = build_metric_readers(settings)
+        else:
+            prometheus = next(
+                (r for r in readers if isinstance(r, ExactNamePrometheusReader)), None
+            )
+        meter_provider = build_meter_provider(resource, readers, views)
+        if tracer_provider is None:
+            tracer_provider = build_tracer_provider(settings, resource)
+        meter = meter_provider.get_meter(METER_NAME, __version__)
+        instruments = Instruments.create(meter)
+        service = settings.service_name
+        window = ErrorRateWindow(
+            settings.error_rate_window_s,
+            settings.error_rate,
+            on_transition=partial(_error_rate_event, service, settings),
+        )
+
+        def observe_error_rate(_options: CallbackOptions) -> Iterable[Observation]:
+            yield Observation(window.rate(), {"service": service})
+
+        meter.create_observable_gauge(
+            HTTP_ERROR_RATE,
+            callbacks=[observe_error_rate],
+            unit="1",
+            description=f"Share of 5xx responses and unhandled exceptions over the last "
+            f"{settings.error_rate_window_s} s.",
+        )
+        return cls(
+            settings=settings,
+            meter_provider=meter_provider,
+            tracer_provider=tracer_provider,
+            instruments=instruments,
+            requests=RequestRecorder(instruments, settings.api_latency_ms, window),
+            prometheus=prometheus,
+        )
+
+    def shutdown(self) -> None:
+        """Flush and stop the exporters (last metrics pushed, last spans sent)."""
+        for provider in (self.meter_provider, self.tracer_provider):
+            if provider is None:
+                continue
+            try:
+                provider.shutdown()
+            except Exception:  # noqa: BLE001 - shutdown must finish whatever an exporter does
+                logging.getLogger("azora_otel").warning("shutdown failed", exc_info=True)
+
+
+def _error_rate_event(
+    service: str, settings: Settings, breached: bool, rate: float, errors: int, total: int
+) -> None:
+    emit(
+        logging.WARNING if breached else logging.INFO,
+        "error_rate_exceeded" if breached else "error_rate_recovered",
+        "error rate above threshold" if breached else "error rate back within threshold",
+        {
+            "service": service,
+            "error_rate": round(rate, 6),
+            "threshold": settings.error_rate,
+            "window_s": settings.error_rate_window_s,
+            "errors": errors,
+            "requests": total,
+        },
+    )
