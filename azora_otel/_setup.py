@@ -56,8 +56,18 @@ def configure(
         start_metrics_server(telemetry, settings.metrics_host, settings.metrics_port)
     if auto_instrument and "fastapi" not in settings.disabled_instrumentations:
         install_hooks()
+    if auto_instrument and "sqlalchemy" not in settings.disabled_instrumentations:
+        _install_sqlalchemy_hooks()
     _log.info("azora-otel %s started", __version__, extra={"azora": _banner(settings)})
     return telemetry
+
+
+def _install_sqlalchemy_hooks() -> None:
+    try:
+        from azora_otel._sqlalchemy import install_hooks as install_db_hooks  # noqa: PLC0415
+    except ImportError:  # SQLAlchemy is not installed: nothing to instrument
+        return
+    install_db_hooks()
 
 
 def _banner(settings: Settings) -> dict[str, Any]:

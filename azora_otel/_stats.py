@@ -30,6 +30,12 @@ class PerformanceStats:
     p50_ms: float | None
     p95_ms: float | None
     p99_ms: float | None
+    total_queries: int
+    error_queries: int
+    slow_queries: int
+    db_p50_ms: float | None
+    db_p95_ms: float | None
+    db_p99_ms: float | None
     thresholds: Thresholds
 
     @property
@@ -40,6 +46,7 @@ class PerformanceStats:
 
 def performance_stats(telemetry: Telemetry) -> PerformanceStats:
     requests = telemetry.requests
+    queries = telemetry.queries
     settings = telemetry.settings
     histogram = requests.histogram
     total = requests.total
@@ -52,5 +59,11 @@ def performance_stats(telemetry: Telemetry) -> PerformanceStats:
         p50_ms=histogram.quantile(0.50),
         p95_ms=histogram.quantile(0.95),
         p99_ms=histogram.quantile(0.99),
+        total_queries=queries.total,
+        error_queries=queries.errors,
+        slow_queries=queries.slow,
+        db_p50_ms=queries.histogram.quantile(0.50),
+        db_p95_ms=queries.histogram.quantile(0.95),
+        db_p99_ms=queries.histogram.quantile(0.99),
         thresholds=Thresholds(settings.api_latency_ms, settings.db_query_ms, settings.error_rate),
     )

@@ -13,6 +13,7 @@ from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.metrics.view import View
 from opentelemetry.sdk.trace import TracerProvider
 
+from azora_otel._db import QueryRecorder
 from azora_otel._error_rate import ErrorRateWindow
 from azora_otel._exposition import ExactNamePrometheusReader
 from azora_otel._http import RequestRecorder
@@ -37,6 +38,7 @@ class Telemetry:
     tracer_provider: TracerProvider | None
     instruments: Instruments
     requests: RequestRecorder
+    queries: QueryRecorder
     prometheus: ExactNamePrometheusReader | None
 
     @classmethod
@@ -86,6 +88,7 @@ class Telemetry:
             tracer_provider=tracer_provider,
             instruments=instruments,
             requests=RequestRecorder(instruments, settings.api_latency_ms, window),
+            queries=QueryRecorder(instruments, settings.db_query_ms),
             prometheus=prometheus,
         )
 
