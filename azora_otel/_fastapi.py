@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -38,12 +39,17 @@ def _telemetry_for(app: Any) -> Callable[[], Telemetry | None]:
 
 
 def _native_config(telemetry: Telemetry) -> dict[str, Any]:
-    return {
+    config: dict[str, Any] = {
         "tracing": telemetry.tracer_provider is not None,
         "tracer_provider": telemetry.tracer_provider,
         "metrics": False,
         "operation_spans": telemetry.settings.fastapi_operation_spans,
     }
+    metrics_path = telemetry.settings.metrics_path
+    if metrics_path is not None:
+        # Scrapes are not traffic: no span for them either.
+        config["exclude"] = lambda scope: scope.get("path") == metrics_path
+    return config
 
 
 def _wrap_stack(app: Any, stack: ASGIApp) -> ASGIApp:
@@ -68,11 +74,13 @@ def _add_contrib_spans(app: Any, telemetry: Telemetry) -> None:
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor  # noqa: PLC0415
     from opentelemetry.metrics import NoOpMeterProvider  # noqa: PLC0415
 
+    metrics_path = telemetry.settings.metrics_path
     FastAPIInstrumentor.instrument_app(
         app,
         tracer_provider=telemetry.tracer_provider,
         meter_provider=NoOpMeterProvider(),
         exclude_spans=["receive", "send"],
+        excluded_urls=f"^{re.escape(metrics_path)}$" if metrics_path else None,
     )
 
 
