@@ -137,7 +137,10 @@ def render_alert_rules(targets: Targets, runbook_url: str = DEFAULT_RUNBOOK_URL)
         "  - name: azora-otel.recording",
         "    rules:",
     ]
-    for histogram, rows in ((HTTP_HISTOGRAM, targets.api_latency), (DB_HISTOGRAM, targets.db_query)):
+    for histogram, rows in (
+        (HTTP_HISTOGRAM, targets.api_latency),
+        (DB_HISTOGRAM, targets.db_query),
+    ):
         for row in rows:
             out += _record(quantile_rule(histogram, row), _quantile_expr(histogram, row))
     out += _record(ratio_rule(ALERT_WINDOW), _ratio_expr(ALERT_WINDOW))
@@ -179,9 +182,7 @@ def render_alert_rules(targets: Targets, runbook_url: str = DEFAULT_RUNBOOK_URL)
             f"  {ratio_rule(bw.short)} > ({num(bw.factor)} * {num(budget)})\n)"
             for bw in chosen
         ]
-        described = "; ".join(
-            f"{num(bw.factor)}x over {bw.long} and {bw.short}" for bw in chosen
-        )
+        described = "; ".join(f"{num(bw.factor)}x over {bw.long} and {bw.short}" for bw in chosen)
         out += _alert(
             name,
             "\nor\n".join(conditions),
@@ -220,6 +221,7 @@ def _panel(
     kind: str,
     grid: tuple[int, int, int, int],
     unit: str,
+    *,
     targets: list[tuple[str, str]],
     description: str,
     thresholds: dict[str, Any] | None = None,
@@ -283,11 +285,11 @@ def build_dashboard(targets: Targets) -> dict[str, Any]:
             "timeseries",
             (0, 0, 16, 8),
             "ms",
-            latency_targets,
-            f"HTTP server latency per service over {ALERT_WINDOW}. Lines: P95 warning "
+            targets=latency_targets,
+            description=f"HTTP server latency per service over {ALERT_WINDOW}. Lines: P95 warning "
             f"{num(api_warn)} ms, critical {num(api_crit)} ms.",
-            steps(api_warn, api_crit),
-            line,
+            thresholds=steps(api_warn, api_crit),
+            extra_defaults=line,
         ),
         _panel(
             2,
@@ -295,11 +297,16 @@ def build_dashboard(targets: Targets) -> dict[str, Any]:
             "gauge",
             (16, 0, 8, 8),
             "ms",
-            [(latency_targets[[r.metric for r in targets.api_latency].index("p95")][0], "{{job}}")],
-            f"Current P95 per service: yellow above {num(api_warn)} ms, red above "
+            targets=[
+                (
+                    latency_targets[[r.metric for r in targets.api_latency].index("p95")][0],
+                    "{{job}}",
+                )
+            ],
+            description=f"Current P95 per service: yellow above {num(api_warn)} ms, red above "
             f"{num(api_crit)} ms.",
-            steps(api_warn, api_crit),
-            {"min": 0, "max": api_crit * 1.5},
+            thresholds=steps(api_warn, api_crit),
+            extra_defaults={"min": 0, "max": api_crit * 1.5},
         ),
         _panel(
             3,
@@ -307,11 +314,11 @@ def build_dashboard(targets: Targets) -> dict[str, Any]:
             "timeseries",
             (0, 8, 16, 8),
             "ms",
-            db_targets,
-            f"Query time per service over {ALERT_WINDOW}. Lines: P95 warning {num(db_warn)} ms, "
-            f"critical {num(db_crit)} ms.",
-            steps(db_warn, db_crit),
-            line,
+            targets=db_targets,
+            description=f"Query time per service over {ALERT_WINDOW}. Lines: P95 warning "
+            f"{num(db_warn)} ms, critical {num(db_crit)} ms.",
+            thresholds=steps(db_warn, db_crit),
+            extra_defaults=line,
         ),
         _panel(
             4,
@@ -319,11 +326,11 @@ def build_dashboard(targets: Targets) -> dict[str, Any]:
             "gauge",
             (16, 8, 8, 8),
             "percentunit",
-            [(f"{ratio_rule(ALERT_WINDOW)}{{{_SERVICE}}}", "{{job}}")],
-            f"Share of 5xx responses over {ALERT_WINDOW}: yellow above "
+            targets=[(f"{ratio_rule(ALERT_WINDOW)}{{{_SERVICE}}}", "{{job}}")],
+            description=f"Share of 5xx responses over {ALERT_WINDOW}: yellow above "
             f"{num(err_warn * 100)}%, red above {num(err_crit * 100)}%.",
-            steps(err_warn, err_crit),
-            {"min": 0, "max": err_crit * 2},
+            thresholds=steps(err_warn, err_crit),
+            extra_defaults={"min": 0, "max": err_crit * 2},
         ),
         _panel(
             5,
@@ -331,14 +338,14 @@ def build_dashboard(targets: Targets) -> dict[str, Any]:
             "timeseries",
             (0, 16, 12, 8),
             "reqps",
-            [
+            targets=[
                 (
                     f"sum by (status_code) (rate(http_requests_total{{{_SERVICE}}}"
                     "[$__rate_interval]))",
                     "{{status_code}}",
                 )
             ],
-            "Requests per second, by HTTP status code.",
+            description="Requests per second, by HTTP status code.",
         ),
         _panel(
             6,
@@ -346,14 +353,14 @@ def build_dashboard(targets: Targets) -> dict[str, Any]:
             "timeseries",
             (12, 16, 12, 8),
             "reqps",
-            [
+            targets=[
                 (
                     f"sum by (job, method, route) (rate(slow_requests_total{{{_SERVICE}}}"
                     "[$__rate_interval]))",
                     "{{job}} {{method}} {{route}}",
                 )
             ],
-            f"Requests per second slower than PERF_API_LATENCY_MS (default "
+            description=f"Requests per second slower than PERF_API_LATENCY_MS (default "
             f"{num(targets.api_latency_ms)} ms), by route.",
         ),
         _panel(
@@ -362,14 +369,14 @@ def build_dashboard(targets: Targets) -> dict[str, Any]:
             "timeseries",
             (0, 24, 24, 8),
             "ops",
-            [
+            targets=[
                 (
                     f"sum by (job, operation, model) (rate(slow_queries_total{{{_SERVICE}}}"
                     "[$__rate_interval]))",
                     "{{job}} {{operation}} {{model}}",
                 )
             ],
-            f"Queries per second slower than PERF_DB_QUERY_MS (default "
+            description=f"Queries per second slower than PERF_DB_QUERY_MS (default "
             f"{num(targets.db_query_ms)} ms), by operation and model.",
         ),
     ]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +43,9 @@ class Budget:
     def __post_init__(self) -> None:
         values = (self.target, self.warning, self.critical)
         if not all(math.isfinite(v) and v >= 0 for v in values):
-            raise ValueError(f"Budget {self.metric!r}: values must be finite and >= 0, got {values}")
+            raise ValueError(
+                f"Budget {self.metric!r}: values must be finite and >= 0, got {values}"
+            )
         if not self.target <= self.warning <= self.critical:
             raise ValueError(
                 f"Budget {self.metric!r}: expected target <= warning <= critical, got {values}"
@@ -53,7 +56,7 @@ class Budget:
         """The quantile of a ``pNN`` row (``p95`` → 0.95)."""
         if not self.metric.startswith("p") or not self.metric[1:].isdigit():
             raise ValueError(f"Budget {self.metric!r} is not a percentile row")
-        return int(self.metric[1:]) / 10 ** len(self.metric[1:])
+        return float(f"0.{self.metric[1:]}")
 
 
 API_LATENCY_TARGETS: tuple[Budget, ...] = (
@@ -88,7 +91,7 @@ DEFAULT_DB_QUERY_MS: float = _row(DB_QUERY_TARGETS, "p95").target
 """Default of ``PERF_DB_QUERY_MS`` (the DB P95 target): a query slower than this is slow."""
 
 DEFAULT_ERROR_RATE: float = ERROR_RATE_TARGET.warning
-"""Default of ``PERF_ERROR_RATE`` (error-rate warning): above this ratio the service is in breach."""
+"""Default of ``PERF_ERROR_RATE`` (error-rate warning): above this ratio a service is in breach."""
 
 
 Severity = Literal["warning", "critical"]
@@ -159,19 +162,37 @@ class Targets:
             AlertSpec("SlowDatabaseQueries", "db_p95", self.db_query_ms, "5m", "warning"),
             AlertSpec("CriticalDatabaseQueries", "db_p95", db_p95.critical, "2m", "critical"),
             AlertSpec("HighErrorRate", "error_ratio", self.error_rate.warning, "5m", "warning"),
-            AlertSpec("CriticalErrorRate", "error_ratio", self.error_rate.critical, "2m", "critical"),
+            AlertSpec(
+                "CriticalErrorRate", "error_ratio", self.error_rate.critical, "2m", "critical"
+            ),
         )
 
 
 DEFAULT_TARGETS = Targets()
 
 
+class BudgetsFileError(ValueError):
+    """A budgets file that cannot be used; the message names the section and the bad value."""
+
+
+if sys.version_info >= (3, 11):
+    import tomllib
+
+    def _loads_toml(text: str) -> object:
+        return tomllib.loads(text)
+
+else:
+
+    def _loads_toml(text: str) -> object:
+        raise BudgetsFileError("TOML budgets need Python >= 3.11; use a .json file")
+
+
 def _budget_rows(data: object, where: str) -> tuple[Budget, ...]:
     if not isinstance(data, Mapping):
-        raise ValueError(f"{where}: expected a table of pNN rows, got {data!r}")
+        raise BudgetsFileError(f"{where}: expected a table of pNN rows, got {data!r}")
     rows = tuple(_budget(str(name), value, f"{where}.{name}") for name, value in data.items())
     if not any(row.metric == "p95" for row in rows):
-        raise ValueError(f"{where}: a p95 row is required (the alerts use it)")
+        raise BudgetsFileError(f"{where}: a p95 row is required (the alerts use it)")
     for row in rows:
         _ = row.quantile  # validates the pNN name
     return tuple(sorted(rows, key=lambda r: r.quantile))
@@ -179,12 +200,12 @@ def _budget_rows(data: object, where: str) -> tuple[Budget, ...]:
 
 def _budget(metric: str, data: object, where: str) -> Budget:
     if not isinstance(data, Mapping) or set(data) != {"target", "warning", "critical"}:
-        raise ValueError(f"{where}: expected keys target, warning, critical, got {data!r}")
+        raise BudgetsFileError(f"{where}: expected keys target, warning, critical, got {data!r}")
     values: dict[str, float] = {}
     for key in ("target", "warning", "critical"):
         value = data[key]
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"{where}.{key}: expected a number, got {value!r}")
+            raise BudgetsFileError(f"{where}.{key}: expected a number, got {value!r}")
         values[key] = float(value)
     return Budget(metric, **values)
 
@@ -197,7 +218,7 @@ def targets_from_mapping(data: Mapping[str, object]) -> Targets:
     """
     unknown = set(data) - {"api_latency_ms", "db_query_ms", "error_rate"}
     if unknown:
-        raise ValueError(
+        raise BudgetsFileError(
             f"unknown budget sections {sorted(unknown)}; "
             "expected api_latency_ms, db_query_ms, error_rate"
         )
@@ -221,13 +242,9 @@ def load_targets(path: str | Path | None) -> Targets:
     path = Path(path)
     text = path.read_text(encoding="utf-8")
     if path.suffix == ".toml":
-        try:
-            import tomllib
-        except ModuleNotFoundError:  # Python 3.10
-            raise ValueError(f"{path}: TOML budgets need Python >= 3.11; use JSON") from None
-        data: object = tomllib.loads(text)
+        data: object = _loads_toml(text)
     else:
         data = json.loads(text)
     if not isinstance(data, Mapping):
-        raise ValueError(f"{path}: expected a table at the top level")
+        raise BudgetsFileError(f"{path}: expected a table at the top level")
     return targets_from_mapping(data)

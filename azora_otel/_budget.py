@@ -1,0 +1,256 @@
+"""``azora-otel budget``: check the targets table against live data.
+
+Two sources:
+
+* ``--prometheus URL``: PromQL over ``--window`` (default 5m), per service
+  (``job``), optionally one ``--job``. Same expressions as the recording rules.
+* ``--metrics-url URL``: one process's ``/metrics`` page. Quantiles come from its
+  histogram buckets (cumulative since the process started), the error ratio from
+  ``http_requests_total``. Names with the OpenTelemetry unit suffix
+  (``http_request_duration_ms_milliseconds_*``) are accepted too.
+
+Exit status: 0 all within budget, 1 a budget is broken (a verdict at or above
+``--fail-on``: ``critical`` by default, or ``warning``; ``NO DATA`` breaks it only
+with ``--require-data``), 2 usage, budgets-file or connection errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from azora_otel._promtext import bucket_counts, histogram_quantile, parse_samples
+from azora_otel._targets import Budget, Targets, load_targets
+
+HTTP_HISTOGRAM = "http_request_duration_ms"
+DB_HISTOGRAM = "db_query_duration_ms"
+REQUESTS = "http_requests_total"
+VERDICTS = ("OK", "WARN", "CRIT")
+NO_DATA = "NO DATA"
+TIMEOUT_S = 10.0
+
+
+class BudgetCheckError(Exception):
+    """A problem that is not a broken budget: bad URL, unreachable server, bad answer."""
+
+
+@dataclass(frozen=True)
+class Reading:
+    job: str
+    group: str
+    budget: Budget
+    value: float | None
+
+    @property
+    def verdict(self) -> str:
+        return verdict(self.value, self.budget)
+
+
+def verdict(value: float | None, budget: Budget) -> str:
+    """``CRIT`` above critical, ``WARN`` above warning, ``OK`` otherwise, ``NO DATA`` if unknown."""
+    if value is None or math.isnan(value):
+        return NO_DATA
+    if value > budget.critical:
+        return "CRIT"
+    if value > budget.warning:
+        return "WARN"
+    return "OK"
+
+
+def _http_get(url: str) -> str:
+    if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
+        raise BudgetCheckError(f"expected an http(s) URL, got {url!r}")
+    try:
+        with urllib.request.urlopen(url, timeout=TIMEOUT_S) as response:  # noqa: S310 (scheme checked)
+            body: bytes = response.read()
+    except urllib.error.HTTPError as exc:
+        detail = exc.read().decode("utf-8", "replace")[:300]
+        raise BudgetCheckError(f"GET {url}: HTTP {exc.code} {detail}") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise BudgetCheckError(f"GET {url}: {exc}") from exc
+    return body.decode("utf-8", "replace")
+
+
+# ------------------------------------------------------------------ Prometheus
+
+
+def _promql(base_url: str, expr: str, get: Callable[[str], str]) -> dict[str, float]:
+    url = f"{base_url.rstrip('/')}/api/v1/query?{urllib.parse.urlencode({'query': expr})}"
+    try:
+        answer = json.loads(get(url))
+    except json.JSONDecodeError as exc:
+        raise BudgetCheckError(f"{base_url} did not answer with Prometheus JSON: {exc}") from exc
+    if answer.get("status") != "success" or answer["data"]["resultType"] != "vector":
+        raise BudgetCheckError(f"query {expr!r} failed: {answer.get('error', answer)}")
+    result: dict[str, float] = {}
+    for item in answer["data"]["result"]:
+        value = float(item["value"][1])
+        if not math.isnan(value):
+            result[item["metric"].get("job", "")] = value
+    return result
+
+
+def prometheus_readings(
+    base_url: str,
+    targets: Targets,
+    job: str | None = None,
+    window: str = "5m",
+    get: Callable[[str], str] = _http_get,
+) -> list[Reading]:
+    """Readings per job from a Prometheus server."""
+    job_matcher = [f"job={json.dumps(job)}"] if job else []
+    selector = "{" + ",".join(job_matcher) + "}" if job else ""
+    err_selector = "{" + ",".join(['status_code=~"5.."', *job_matcher]) + "}"
+    values: list[tuple[str, Budget, dict[str, float]]] = []
+    for group, histogram, rows in (
+        ("API latency", HTTP_HISTOGRAM, targets.api_latency),
+        ("DB query", DB_HISTOGRAM, targets.db_query),
+    ):
+        for row in rows:
+            expr = (
+                f"histogram_quantile({row.quantile}, sum by (job, le) "
+                f"(rate({histogram}_bucket{selector}[{window}])))"
+            )
+            values.append((group, row, _promql(base_url, expr, get)))
+    total = f"sum by (job) (rate({REQUESTS}{selector}[{window}]))"
+    errors = f"sum by (job) (rate({REQUESTS}{err_selector}[{window}]))"
+    ratio = f"({errors} or 0 * {total}) / {total}"
+    values.append(("Error rate", targets.error_rate, _promql(base_url, ratio, get)))
+    jobs = sorted({j for *_, by_job in values for j in by_job} | ({job} if job else set()))
+    return [
+        Reading(j, group, row, by_job.get(j))
+        for j in jobs or ["*"]
+        for group, row, by_job in values
+    ]
+
+
+# -------------------------------------------------------------------- /metrics
+
+
+def metrics_readings(text: str, targets: Targets, job: str = "(metrics-url)") -> list[Reading]:
+    """Readings from one text exposition (counts since the process started)."""
+    samples = list(parse_samples(text))
+    readings: list[Reading] = []
+    for group, histogram, rows in (
+        ("API latency", HTTP_HISTOGRAM, targets.api_latency),
+        ("DB query", DB_HISTOGRAM, targets.db_query),
+    ):
+        buckets = bucket_counts(samples, histogram) or bucket_counts(
+            samples, f"{histogram}_milliseconds"
+        )
+        readings += [
+            Reading(job, group, row, histogram_quantile(row.quantile, buckets)) for row in rows
+        ]
+    total = errors = 0.0
+    for sample in samples:
+        if sample.name == REQUESTS:
+            total += sample.value
+            if sample.labels.get("status_code", "").startswith("5"):
+                errors += sample.value
+    readings.append(
+        Reading(job, "Error rate", targets.error_rate, errors / total if total else None)
+    )
+    return readings
+
+
+# ---------------------------------------------------------------------- output
+
+
+def _fmt(value: float | None, percent: bool) -> str:
+    if value is None:
+        return "-"
+    return f"{value * 100:.4g}%" if percent else f"{value:.4g} ms"
+
+
+def format_table(readings: Sequence[Reading]) -> str:
+    header = ("job", "metric", "value", "target", "warning", "critical", "verdict")
+    rows = [header]
+    for r in readings:
+        pct = r.group == "Error rate"
+        name = r.group if pct else f"{r.group} {r.budget.metric.upper()}"
+        b = r.budget
+        rows.append(
+            (
+                r.job,
+                name,
+                _fmt(r.value, pct),
+                "<" + _fmt(b.target, pct),
+                ">" + _fmt(b.warning, pct),
+                ">" + _fmt(b.critical, pct),
+                r.verdict,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
+def broken(readings: Sequence[Reading], fail_on: str, require_data: bool) -> bool:
+    """Whether any reading breaks the budget under the chosen policy."""
+    level = VERDICTS.index("WARN" if fail_on == "warning" else "CRIT")
+    for r in readings:
+        if r.verdict == NO_DATA:
+            if require_data:
+                return True
+        elif VERDICTS.index(r.verdict) >= level:
+            return True
+    return False
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        targets = load_targets(args.targets)
+        if args.prometheus:
+            readings = prometheus_readings(args.prometheus, targets, args.job, args.window)
+        else:
+            readings = metrics_readings(_http_get(args.metrics_url), targets)
+    except (OSError, ValueError, BudgetCheckError) as exc:
+        print(f"azora-otel budget: {exc}", file=sys.stderr)
+        return 2
+    print(format_table(readings))
+    if broken(readings, args.fail_on, args.require_data):
+        print(f"azora-otel budget: budget broken (--fail-on {args.fail_on})", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _window(text: str) -> str:
+    if len(text) < 2 or text[-1] not in "smhdw" or not text[:-1].isdigit():
+        raise argparse.ArgumentTypeError(f"expected a duration like 5m or 1h, got {text!r}")
+    return text
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "budget",
+        help="check the performance budgets against live data",
+        description="Evaluate the targets table against a Prometheus server or a /metrics "
+        "page. Exit 0: within budget; 1: a budget is broken; 2: usage or connection error.",
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--prometheus", metavar="URL", help="Prometheus base URL")
+    source.add_argument("--metrics-url", metavar="URL", help="a service's /metrics URL")
+    parser.add_argument("--job", help="only this service (Prometheus job label)")
+    parser.add_argument(
+        "--window", type=_window, default="5m", help="rate window for PromQL (default 5m)"
+    )
+    parser.add_argument(
+        "--fail-on",
+        choices=("warning", "critical"),
+        default="critical",
+        help="lowest verdict that breaks the budget (default: critical)",
+    )
+    parser.add_argument(
+        "--require-data", action="store_true", help="treat NO DATA as a broken budget"
+    )
+    parser.add_argument("--targets", metavar="FILE", help="budgets file (.json or .toml)")
+    parser.set_defaults(func=run)
