@@ -214,7 +214,7 @@ def test_usage_errors_exit_2(capsys):
 def prometheus(tmp_path_factory):
     """A real Prometheus scraping a growing exposition of three services every second."""
     with (
-        serve(lambda n: exposition(n)) as address,
+        serve(exposition) as address,
         run_prometheus(tmp_path_factory.mktemp("prometheus"), scrape_targets=[address]) as prom,
     ):
         query = 'count(rate(http_requests_total{job="svc-bad"}[1m]) > 0)'
