@@ -7,8 +7,10 @@ Run a service under ``azora-otel-instrument``, or in code::
     azora_otel.instrument_app(app)
 """
 
+from azora_otel._db import db_query, track_db_query
 from azora_otel._instruments import DEFAULT_VIEWS
 from azora_otel._settings import Settings
+from azora_otel._sqlalchemy import instrument_engine
 from azora_otel._setup import (
     configure,
     get_metrics,
@@ -28,8 +30,11 @@ __all__ = [
     "Thresholds",
     "__version__",
     "configure",
+    "db_query",
     "get_metrics",
     "get_performance_stats",
     "instrument_app",
+    "instrument_engine",
     "shutdown",
+    "track_db_query",
 ]

@@ -1,0 +1,138 @@
+"""Every variable the distro reads: defaults, valid values, and each kind of bad value."""
+
+from __future__ import annotations
+
+import pytest
+
+from azora_otel import Settings
+
+DEFAULTS = Settings()
+
+
+def test_defaults_match_the_specification() -> None:
+    settings = Settings.from_env({})
+    assert settings.api_latency_ms == 100
+    assert settings.db_query_ms == 50
+    assert settings.error_rate == 0.001
+    assert settings.metrics_path == "/metrics"
+    assert settings.metrics_port is None
+    assert settings.metrics_exporters == ("prometheus",)
+    assert settings.traces_exporters == ()
+    assert settings.log_format == "text"
+    assert settings.error_rate_window_s == 60
+    assert settings.problems == ()
+
+
+@pytest.mark.parametrize(
+    ("env", "field", "expected"),
+    [
+        ({"PERF_API_LATENCY_MS": "150"}, "api_latency_ms", 150.0),
+        ({"PERF_API_LATENCY_MS": " 12.5 "}, "api_latency_ms", 12.5),
+        ({"PERF_DB_QUERY_MS": "20"}, "db_query_ms", 20.0),
+        ({"PERF_ERROR_RATE": "0.05"}, "error_rate", 0.05),
+        ({"PERF_ERROR_RATE": "0"}, "error_rate", 0.0),
+        ({"PERF_ERROR_RATE": "1"}, "error_rate", 1.0),
+        ({"AZORA_METRICS_PATH": "/internal/metrics"}, "metrics_path", "/internal/metrics"),
+        ({"AZORA_METRICS_PATH": "off"}, "metrics_path", None),
+        ({"AZORA_METRICS_PORT": "9464"}, "metrics_port", 9464),
+        ({"AZORA_METRICS_PORT": "9464"}, "metrics_path", None),
+        ({"AZORA_METRICS_HOST": "0.0.0.0"}, "metrics_host", "0.0.0.0"),
+        ({"AZORA_ERROR_RATE_WINDOW_S": "300"}, "error_rate_window_s", 300),
+        ({"AZORA_LOG_FORMAT": "JSON"}, "log_format", "json"),
+        ({"AZORA_FASTAPI_OPERATION_SPANS": "true"}, "fastapi_operation_spans", True),
+        ({"OTEL_SDK_DISABLED": "true"}, "sdk_disabled", True),
+        ({"OTEL_SERVICE_NAME": "orders"}, "service_name", "orders"),
+        ({"OTEL_RESOURCE_ATTRIBUTES": "a=b,service.name=billing"}, "service_name", "billing"),
+        (
+            {"OTEL_SERVICE_NAME": "orders", "OTEL_RESOURCE_ATTRIBUTES": "service.name=x"},
+            "service_name",
+            "orders",
+        ),
+        ({"OTEL_METRICS_EXPORTER": "otlp"}, "metrics_exporters", ("otlp",)),
+        ({"OTEL_METRICS_EXPORTER": "prometheus, otlp"}, "metrics_exporters", ("prometheus", "otlp")),
+        ({"OTEL_METRICS_EXPORTER": "none"}, "metrics_exporters", ()),
+        ({"OTEL_TRACES_EXPORTER": "otlp"}, "traces_exporters", ("otlp",)),
+        ({"OTEL_TRACES_EXPORTER": "none"}, "traces_exporters", ()),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4317"}, "traces_exporters", ("otlp",)),
+        (
+            {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317", "OTEL_TRACES_EXPORTER": "none"},
+            "traces_exporters",
+            (),
+        ),
+        (
+            {"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "fastapi , sqlalchemy"},
+            "disabled_instrumentations",
+            frozenset({"fastapi", "sqlalchemy"}),
+        ),
+    ],
+)
+def test_valid_values(env: dict[str, str], field: str, expected: object) -> None:
+    settings = Settings.from_env(env)
+    assert getattr(settings, field) == expected
+    assert settings.problems == ()
+
+
+BAD_VALUES = [
+    # variable, bad value, field, what the message must say is expected
+    ("PERF_API_LATENCY_MS", "abc", "api_latency_ms", "positive number"),
+    ("PERF_API_LATENCY_MS", "-5", "api_latency_ms", "positive number"),
+    ("PERF_API_LATENCY_MS", "0", "api_latency_ms", "positive number"),
+    ("PERF_API_LATENCY_MS", "", "api_latency_ms", "positive number"),
+    ("PERF_API_LATENCY_MS", "nan", "api_latency_ms", "positive number"),
+    ("PERF_API_LATENCY_MS", "inf", "api_latency_ms", "positive number"),
+    ("PERF_API_LATENCY_MS", "1e400", "api_latency_ms", "positive number"),
+    ("PERF_DB_QUERY_MS", "abc", "db_query_ms", "positive number"),
+    ("PERF_DB_QUERY_MS", "-1", "db_query_ms", "positive number"),
+    ("PERF_DB_QUERY_MS", "", "db_query_ms", "positive number"),
+    ("PERF_ERROR_RATE", "abc", "error_rate", "between 0 and 1"),
+    ("PERF_ERROR_RATE", "-0.1", "error_rate", "between 0 and 1"),
+    ("PERF_ERROR_RATE", "1.5", "error_rate", "between 0 and 1"),
+    ("PERF_ERROR_RATE", "5%", "error_rate", "between 0 and 1"),
+    ("PERF_ERROR_RATE", "", "error_rate", "between 0 and 1"),
+    ("AZORA_METRICS_PATH", "metrics", "metrics_path", "absolute path"),
+    ("AZORA_METRICS_PATH", "", "metrics_path", "absolute path"),
+    ("AZORA_METRICS_PATH", "/me trics", "metrics_path", "absolute path"),
+    ("AZORA_METRICS_PORT", "http", "metrics_port", "whole number from 1 to 65535"),
+    ("AZORA_METRICS_PORT", "70000", "metrics_port", "whole number from 1 to 65535"),
+    ("AZORA_METRICS_PORT", "0", "metrics_port", "whole number from 1 to 65535"),
+    ("AZORA_ERROR_RATE_WINDOW_S", "0", "error_rate_window_s", "whole number from 1 to 3600"),
+    ("AZORA_ERROR_RATE_WINDOW_S", "1.5", "error_rate_window_s", "whole number from 1 to 3600"),
+    ("AZORA_ERROR_RATE_WINDOW_S", "", "error_rate_window_s", "whole number from 1 to 3600"),
+    ("AZORA_LOG_FORMAT", "xml", "log_format", "one of text, json, off"),
+    ("AZORA_FASTAPI_OPERATION_SPANS", "maybe", "fastapi_operation_spans", "true or false"),
+    ("OTEL_SDK_DISABLED", "perhaps", "sdk_disabled", "true or false"),
+    ("OTEL_METRICS_EXPORTER", " , ", "metrics_exporters", "comma-separated list"),
+]
+
+
+@pytest.mark.parametrize(("name", "raw", "field", "expected"), BAD_VALUES)
+def test_bad_values_warn_name_the_variable_and_fall_back(
+    name: str, raw: str, field: str, expected: str
+) -> None:
+    settings = Settings.from_env({name: raw})
+    assert getattr(settings, field) == getattr(DEFAULTS, field)
+    assert len(settings.problems) == 1
+    message = settings.problems[0]
+    assert name in message
+    assert repr(raw) in message
+    assert expected in message
+    assert "using the default" in message
+
+
+def test_every_perf_variable_is_covered_by_the_bad_value_table() -> None:
+    import azora_otel._settings as module
+
+    documented = {
+        value
+        for key, value in vars(module).items()
+        if key.startswith(("PERF_", "AZORA_")) and isinstance(value, str)
+    }
+    # AZORA_METRICS_HOST takes any address: an empty value means the default.
+    assert documented - {row[0] for row in BAD_VALUES} == {"AZORA_METRICS_HOST"}
+
+
+def test_several_bad_values_are_all_reported() -> None:
+    settings = Settings.from_env({"PERF_API_LATENCY_MS": "x", "PERF_ERROR_RATE": "2"})
+    assert len(settings.problems) == 2
+    assert settings.api_latency_ms == 100
+    assert settings.error_rate == 0.001
