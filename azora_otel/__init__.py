@@ -10,7 +10,6 @@ Run a service under ``azora-otel-instrument``, or in code::
 from azora_otel._db import db_query, track_db_query
 from azora_otel._instruments import DEFAULT_VIEWS
 from azora_otel._settings import Settings
-from azora_otel._sqlalchemy import instrument_engine
 from azora_otel._setup import (
     configure,
     get_metrics,
@@ -18,6 +17,7 @@ from azora_otel._setup import (
     instrument_app,
     shutdown,
 )
+from azora_otel._sqlalchemy import instrument_engine
 from azora_otel._stats import PerformanceStats, Thresholds
 from azora_otel._telemetry import Telemetry
 from azora_otel._version import __version__

@@ -136,7 +136,7 @@ def track_db_query(
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class db_query:  # noqa: N801 - used like a function: ``with db_query("select", "users"):``
+class db_query:  # lower-case on purpose: used like a function, ``with db_query(...)``
     """Time a block or a function as one query: ``success``, or ``error`` if it raises.
 
     ::

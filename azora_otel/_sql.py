@@ -132,7 +132,7 @@ def _tokens(sql: str) -> Iterator[_Token]:
             yield "q", inner.replace(close * 2, close) if close != "]" else inner
         elif kind == "punct":
             yield "p", match.group()
-        elif kind != "ws" and kind != "comment":
+        elif kind not in {"ws", "comment"}:
             yield "x", ""
 
 
@@ -176,7 +176,9 @@ def _skip_words(tokens: list[_Token], i: int, *words: str) -> int:
     return i
 
 
-def _from_table(tokens: list[_Token], start: int, end: int, ctes: dict[str, list[_Token]]) -> str | None:
+def _from_table(
+    tokens: list[_Token], start: int, end: int, ctes: dict[str, list[_Token]]
+) -> str | None:
     """The first table read after ``FROM`` in ``tokens[start:end]``, outermost first."""
     fallback: str | None = None
     depth = 0
@@ -217,7 +219,9 @@ def _resolve(name: str, ctes: dict[str, list[_Token]]) -> str | None:
     return model
 
 
-def _statement(tokens: list[_Token], i: int, ctes: dict[str, list[_Token]]) -> tuple[str, str | None]:
+def _statement(
+    tokens: list[_Token], i: int, ctes: dict[str, list[_Token]]
+) -> tuple[str, str | None]:
     """Operation and table of the statement starting at ``tokens[i]``."""
     n = len(tokens)
     while i < n and tokens[i] == ("p", "("):  # (select ...) union ...
@@ -233,10 +237,34 @@ def _statement(tokens: list[_Token], i: int, ctes: dict[str, list[_Token]]) -> t
     if verb == "select":
         return operation, _from_table(tokens, i, n, ctes)
     if verb in ("insert", "replace", "merge", "upsert"):
-        i = _skip_words(tokens, i, "or", "replace", "ignore", "abort", "fail", "rollback", "low_priority", "delayed", "high_priority", "into")
+        i = _skip_words(
+            tokens,
+            i,
+            "or",
+            "replace",
+            "ignore",
+            "abort",
+            "fail",
+            "rollback",
+            "low_priority",
+            "delayed",
+            "high_priority",
+            "into",
+        )
         name, _ = _name_at(tokens, i)
     elif verb == "update":
-        i = _skip_words(tokens, i, "only", "or", "replace", "ignore", "abort", "fail", "rollback", "low_priority")
+        i = _skip_words(
+            tokens,
+            i,
+            "only",
+            "or",
+            "replace",
+            "ignore",
+            "abort",
+            "fail",
+            "rollback",
+            "low_priority",
+        )
         name, _ = _name_at(tokens, i)
     elif verb == "delete":
         return operation, _from_table(tokens, i, n, ctes)
@@ -244,7 +272,9 @@ def _statement(tokens: list[_Token], i: int, ctes: dict[str, list[_Token]]) -> t
         i = _skip_words(tokens, i, "table", "only")
         name, _ = _name_at(tokens, i)
     elif verb in ("create", "alter", "drop"):
-        i = _skip_words(tokens, i, "or", "replace", "temporary", "temp", "unlogged", "global", "local")
+        i = _skip_words(
+            tokens, i, "or", "replace", "temporary", "temp", "unlogged", "global", "local"
+        )
         if i < n and tokens[i] == ("w", "table"):
             i = _skip_words(tokens, i + 1, "if", "not", "exists", "only")
             name, _ = _name_at(tokens, i)

@@ -81,7 +81,7 @@ _class_hooks = False
 class _Pending:
     """One statement in flight."""
 
-    __slots__ = ("operation", "model", "span", "start", "statement", "telemetry")
+    __slots__ = ("model", "operation", "span", "start", "statement", "telemetry")
 
     def __init__(
         self,
