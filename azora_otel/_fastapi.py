@@ -65,7 +65,12 @@ def _wrap_stack(app: Any, stack: ASGIApp) -> ASGIApp:
         current = telemetry_of()
         return current.prometheus if current is not None else None
 
-    return MetricsMiddleware(stack, recorder, exposition, metrics_path)
+    def flush() -> None:
+        current = telemetry_of()
+        if current is not None:
+            current.flush()
+
+    return MetricsMiddleware(stack, recorder, exposition, metrics_path, on_shutdown=flush)
 
 
 def _add_contrib_spans(app: Any, telemetry: Telemetry) -> None:

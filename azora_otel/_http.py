@@ -151,15 +151,20 @@ class MetricsMiddleware:
         recorder: Callable[[], RequestRecorder | None],
         exposition: Callable[[], ExactNamePrometheusReader | None],
         metrics_path: str | None,
+        on_shutdown: Callable[[], None] | None = None,
     ) -> None:
         self.app = app
         self._recorder = recorder
         self._exposition = exposition
         self._metrics_path = metrics_path
+        self._on_shutdown = on_shutdown
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
+            if scope["type"] == "lifespan" and self._on_shutdown is not None:
+                await self.app(scope, receive, _flushing_on_shutdown(send, self._on_shutdown))
+            else:
+                await self.app(scope, receive, send)
             return
         if self._metrics_path is not None and scope.get("path") == self._metrics_path:
             reader = self._exposition()
@@ -199,6 +204,25 @@ class MetricsMiddleware:
                     )
             except Exception:  # noqa: BLE001 - instrumentation never raises into a request
                 logging.getLogger("azora_otel").debug("recording a request failed", exc_info=True)
+
+
+def _flushing_on_shutdown(send: Send, flush: Callable[[], None]) -> Send:
+    """Wraps the lifespan ``send``: flush telemetry before reporting shutdown complete.
+
+    Servers may end the process without running ``atexit`` handlers (uvicorn
+    re-raises SIGTERM after a graceful shutdown), so the last metrics and spans are
+    pushed here, while the server still waits for the application.
+    """
+
+    async def send_after_flush(message: Message) -> None:
+        if message.get("type") in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, flush)
+            except Exception:  # noqa: BLE001 - shutdown goes on whatever the exporter does
+                logging.getLogger("azora_otel").warning("flush at shutdown failed", exc_info=True)
+        await send(message)
+
+    return send_after_flush
 
 
 async def _serve_exposition(reader: ExactNamePrometheusReader, scope: Scope, send: Send) -> None:

@@ -92,6 +92,17 @@ class Telemetry:
             prometheus=prometheus,
         )
 
+    def flush(self, timeout_s: float = 5.0) -> None:
+        """Push what is recorded so far (OTLP metrics, batched spans), waiting at most
+        ``timeout_s`` per provider."""
+        for provider in (self.meter_provider, self.tracer_provider):
+            if provider is None:
+                continue
+            try:
+                provider.force_flush(int(timeout_s * 1000))
+            except Exception:  # noqa: BLE001 - an exporter failure is logged, never raised
+                logging.getLogger("azora_otel").warning("flush failed", exc_info=True)
+
     def shutdown(self) -> None:
         """Flush and stop the exporters (last metrics pushed, last spans sent)."""
         for provider in (self.meter_provider, self.tracer_provider):
