@@ -349,6 +349,17 @@ def normalize_model(model: object) -> str:
 _cache: dict[str, tuple[str, str]] = {}
 
 
+def _first_verb(statement: str) -> str:
+    try:
+        for kind, value in _tokens(statement):
+            if kind == "p" and value == "(":
+                continue
+            return value if kind == "w" and value in OPERATIONS else OTHER_OPERATION
+    except Exception:  # noqa: BLE001
+        return OTHER_OPERATION
+    return OTHER_OPERATION
+
+
 def parse(statement: object) -> tuple[str, str]:
     """``(operation, model)`` of a SQL statement. Never raises."""
     if not isinstance(statement, str):
@@ -359,8 +370,8 @@ def parse(statement: object) -> tuple[str, str]:
     try:
         operation, name = _statement(list(_tokens(statement)), 0, {})
         result = operation, bounded_model(name)
-    except Exception:  # noqa: BLE001 - a label must never break a query
-        result = OTHER_OPERATION, UNKNOWN_MODEL
+    except Exception:  # noqa: BLE001 - a label must never break a query (e.g. RecursionError)
+        result = _first_verb(statement), UNKNOWN_MODEL
     if len(_cache) >= _CACHE_SIZE:
         _cache.clear()  # one-off statements (inlined literals) must not pin memory
     _cache[statement] = result

@@ -1,0 +1,257 @@
+"""SQL → (operation, model) labels: table-driven cases and a property test."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from azora_otel import _sql
+from azora_otel._sql import (
+    MAX_LABEL_LENGTH,
+    OPERATIONS,
+    OTHER_OPERATION,
+    OVERFLOW_MODEL,
+    UNKNOWN_MODEL,
+    normalize_model,
+    normalize_operation,
+    parse,
+    truncate,
+)
+
+CASES = [
+    # plain DML, as SQLAlchemy renders it for each driver's paramstyle
+    ("SELECT orders.id, orders.total FROM orders WHERE orders.id = ?", "select", "orders"),
+    ("select * from orders join items on items.order_id = orders.id", "select", "orders"),
+    ('SELECT "Orders".id FROM "Orders" WHERE "Orders".id = %(id_1)s', "select", "orders"),
+    ("select * from public.orders", "select", "orders"),
+    ('select * from "public"."orders" as o', "select", "orders"),
+    ("select x from [dbo].[Users]", "select", "users"),
+    ("select x from `shop`.`users`", "select", "users"),
+    ("select * from t1, t2", "select", "t1"),
+    ("INSERT INTO orders (total) VALUES ($1::INTEGER) RETURNING orders.id", "insert", "orders"),
+    ("insert into public.orders default values", "insert", "orders"),
+    ("insert or replace into kv (k, v) values (?, ?)", "insert", "kv"),
+    ("replace into kv values (1, 2)", "replace", "kv"),
+    ("UPDATE orders SET total=%(total)s WHERE orders.id = %(id_1)s", "update", "orders"),
+    ("update only orders set a = 1", "update", "orders"),
+    ("DELETE FROM items WHERE items.id = ?", "delete", "items"),
+    ('delete from "public"."Orders" where id = $1', "delete", "orders"),
+    (
+        "merge into stock s using incoming i on s.id = i.id when matched then update set n = 1",
+        "merge",
+        "stock",
+    ),
+    # subqueries: the outermost FROM wins; FROM (subquery) → its table
+    (
+        "SELECT count(*) AS count_1 FROM (SELECT orders.id FROM orders) AS anon_1",
+        "select",
+        "orders",
+    ),
+    ("select (select max(price) from items) from orders", "select", "orders"),
+    ("select * from orders where id in (select order_id from items)", "select", "orders"),
+    ("(select id from a) union (select id from b)", "select", "a"),
+    # CTEs: the main statement's verb, the table the CTE reads
+    ("with x as (select * from orders) select * from x", "select", "orders"),
+    (
+        "WITH recent AS MATERIALIZED (SELECT * FROM orders) SELECT id FROM recent",
+        "select",
+        "orders",
+    ),
+    ("with a as (select 1) insert into audit select * from a", "insert", "audit"),
+    ("with x as (update orders set a = 1 returning *) select * from x", "select", "orders"),
+    (
+        "with recursive r(n) as (select 1 union all select n + 1 from r) select * from r",
+        "select",
+        UNKNOWN_MODEL,
+    ),
+    (
+        "with recursive t as (select id from tree union all select id from t) select * from t",
+        "select",
+        "tree",
+    ),
+    (
+        "with a as (select * from b), b as (select * from a) select * from a",
+        "select",
+        UNKNOWN_MODEL,
+    ),
+    ("with", OTHER_OPERATION, UNKNOWN_MODEL),
+    ("with x as select", OTHER_OPERATION, UNKNOWN_MODEL),
+    # leading comments and whitespace
+    ("/* request_id=42 */ SELECT * FROM orders", "select", "orders"),
+    ("-- note\n  \n\tselect * from orders", "select", "orders"),
+    ("/* unterminated", OTHER_OPERATION, UNKNOWN_MODEL),
+    # nothing to tell
+    ("select pg_sleep(0.2)", "select", UNKNOWN_MODEL),
+    ("SELECT 1", "select", UNKNOWN_MODEL),
+    ("select * from generate_series(1, 10)", "select", UNKNOWN_MODEL),
+    ("select 'from orders' as s", "select", UNKNOWN_MODEL),
+    ("select $$ from orders $$", "select", UNKNOWN_MODEL),
+    ("BEGIN", "begin", UNKNOWN_MODEL),
+    ("COMMIT", "commit", UNKNOWN_MODEL),
+    ("SAVEPOINT sa_savepoint_1", "savepoint", UNKNOWN_MODEL),
+    ("show standard_conforming_strings", "show", UNKNOWN_MODEL),
+    ("explain select * from orders", "explain", UNKNOWN_MODEL),
+    ("values (1), (2)", OTHER_OPERATION, UNKNOWN_MODEL),
+    ("frobnicate the database", OTHER_OPERATION, UNKNOWN_MODEL),
+    ("", OTHER_OPERATION, UNKNOWN_MODEL),
+    ("   ", OTHER_OPERATION, UNKNOWN_MODEL),
+    ("42", OTHER_OPERATION, UNKNOWN_MODEL),
+    # DDL
+    ("CREATE TABLE orders (id INTEGER NOT NULL, PRIMARY KEY (id))", "create", "orders"),
+    ("create temporary table if not exists scratch (a int)", "create", "scratch"),
+    ("create index ix_orders_total on orders (total)", "create", UNKNOWN_MODEL),
+    ("DROP TABLE IF EXISTS public.orders", "drop", "orders"),
+    ("alter table only orders add column x int", "alter", "orders"),
+    ("truncate table items", "truncate", "items"),
+    ("truncate items", "truncate", "items"),
+]
+
+
+@pytest.mark.parametrize(("sql", "operation", "model"), CASES)
+def test_parse(sql: str, operation: str, model: str) -> None:
+    assert parse(sql) == (operation, model)
+
+
+def test_parse_is_cached_and_stable() -> None:
+    sql = "select * from cached_table where id = ?"
+    first = parse(sql)
+    assert _sql._cache[sql] == first
+    assert parse(sql) is first
+
+
+def test_non_strings() -> None:
+    assert parse(None) == (OTHER_OPERATION, UNKNOWN_MODEL)
+    assert parse(b"select * from orders") == (OTHER_OPERATION, UNKNOWN_MODEL)
+
+
+def test_long_names_are_capped() -> None:
+    name = "t" * 500
+    _, model = parse(f"select * from {name}")
+    assert model == "t" * MAX_LABEL_LENGTH
+
+
+def test_table_far_past_the_parsed_prefix_is_unknown() -> None:
+    columns = ", ".join(f"c{i}" for i in range(5000))
+    assert parse(f"select {columns} from orders") == ("select", UNKNOWN_MODEL)
+
+
+def test_deep_nesting_never_raises() -> None:
+    sql = "select * from " + "(select * from " * 3000 + "orders" + ")" * 3000
+    operation, model = parse(sql)
+    assert operation == "select"
+    assert model in {"orders", UNKNOWN_MODEL}
+
+
+def test_distinct_models_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_sql, "_models", set())
+    monkeypatch.setattr(_sql, "_cache", {})
+    monkeypatch.setattr(_sql, "MAX_MODELS", 3)
+    seen = {parse(f"select * from tmp_{i}")[1] for i in range(10)}
+    assert seen == {"tmp_0", "tmp_1", "tmp_2", OVERFLOW_MODEL}
+    assert parse("select * from tmp_1")[1] == "tmp_1"  # known tables keep their label
+
+
+def test_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_sql, "_cache", {})
+    for i in range(_sql._CACHE_SIZE + 10):
+        parse(f"select {i}")
+    assert len(_sql._cache) <= _sql._CACHE_SIZE
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("select", "select"),
+        (" SELECT ", "select"),
+        ("Insert", "insert"),
+        ("find", "other"),
+        ("", "other"),
+        (None, "other"),
+        (3, "other"),
+    ],
+)
+def test_normalize_operation(given: object, expected: str) -> None:
+    assert normalize_operation(given) == expected
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("users", "users"),
+        (" Users ", "users"),
+        ("", UNKNOWN_MODEL),
+        ("   ", UNKNOWN_MODEL),
+        (None, UNKNOWN_MODEL),
+        ("a\nb", "a_b"),
+        ("x" * 100, "x" * MAX_LABEL_LENGTH),
+    ],
+)
+def test_normalize_model(given: object, expected: str) -> None:
+    assert normalize_model(given) == expected
+
+
+def test_truncate() -> None:
+    assert truncate("abc", 10) == "abc"
+    cut = truncate("x" * 100, 30)
+    assert len(cut) == 30
+    assert cut.endswith("...[truncated]")
+
+
+SQLISH = st.lists(
+    st.sampled_from(
+        [
+            "select",
+            "from",
+            "with",
+            "as",
+            "(",
+            ")",
+            ",",
+            ".",
+            "insert",
+            "into",
+            "update",
+            "delete",
+            "recursive",
+            "orders",
+            '"Q"',
+            "'s'",
+            "--c\n",
+            "/*",
+            "*/",
+            "$$",
+            " ",
+            "only",
+            "table",
+            "join",
+            "values",
+            "[x]",
+            "`y`",
+            "?",
+            ";",
+        ]
+    ),
+    max_size=40,
+).map(" ".join)
+
+
+def _check_bounded(sql: str) -> None:
+    operation, model = parse(sql)
+    assert operation in OPERATIONS or operation == OTHER_OPERATION
+    assert isinstance(model, str)
+    assert 0 < len(model) <= MAX_LABEL_LENGTH
+    assert model == model.lower()
+    assert model.isprintable()
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300))
+def test_any_text_gives_bounded_labels(sql: str) -> None:
+    _check_bounded(sql)
+
+
+@settings(max_examples=300, deadline=None)
+@given(SQLISH)
+def test_sql_like_text_gives_bounded_labels(sql: str) -> None:
+    _check_bounded(sql)
