@@ -47,8 +47,11 @@ def db_compat(session: nox.Session, sqlalchemy: str) -> None:
     _install(session, f"sqlalchemy~={sqlalchemy}.0")
     session.run("python", "-c", "import sqlalchemy; print('SQLAlchemy', sqlalchemy.__version__)")
     session.run(
-        "pytest", "tests/test_sql_parse.py", "tests/test_db_metrics.py",
-        "tests/test_db_postgres.py", *session.posargs,
+        "pytest",
+        "tests/test_sql_parse.py",
+        "tests/test_db_metrics.py",
+        "tests/test_db_postgres.py",
+        *session.posargs,
     )
 
 

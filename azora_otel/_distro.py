@@ -13,7 +13,7 @@ import logging
 import os
 from typing import Any
 
-from opentelemetry.instrumentation.distro import BaseDistro
+from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
 from opentelemetry.sdk._configuration import _BaseConfigurator
 
 _log = logging.getLogger("azora_otel")
@@ -33,7 +33,7 @@ class AzoraDistro(BaseDistro):  # type: ignore[misc]
         super().load_instrumentor(entry_point, **kwargs)
 
 
-class AzoraConfigurator(_BaseConfigurator):  # type: ignore[misc]
+class AzoraConfigurator(_BaseConfigurator):
     def _configure(self, **kwargs: Any) -> None:
         from azora_otel._setup import configure  # noqa: PLC0415
 

@@ -37,14 +37,12 @@ def _strip_spelled_out_units(data: MetricsData) -> MetricsData:
     return replace(data, resource_metrics=resource_metrics)
 
 
-class ExactNamePrometheusReader(PrometheusMetricReader):  # type: ignore[misc]
+class ExactNamePrometheusReader(PrometheusMetricReader):
     """A Prometheus reader whose exposition keeps the instruments' names as they are."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
-        super().__init__(
-            disable_target_info=True, scope_info_enabled=False, registry=self.registry
-        )
+        super().__init__(disable_target_info=True, scope_info_enabled=False, registry=self.registry)
 
     def _receive_metrics(
         self, metrics_data: MetricsData, timeout_millis: float = 10_000, **kwargs: Any

@@ -98,7 +98,7 @@ def install_hooks() -> None:
     original_init = FastAPI.__init__
     original_build = FastAPI.build_middleware_stack
 
-    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:  # noqa: N807
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         telemetry = _state.get()
         if NATIVE_TELEMETRY and telemetry is not None:
             kwargs["telemetry"] = {**_native_config(telemetry), **(kwargs.get("telemetry") or {})}
@@ -119,7 +119,7 @@ def install_hooks() -> None:
 
     FastAPI.__init__ = __init__  # type: ignore[method-assign]
     FastAPI.build_middleware_stack = build_middleware_stack  # type: ignore[method-assign]
-    FastAPI._azora_original = (original_init, original_build)  # type: ignore[attr-defined]  # noqa: SLF001
+    FastAPI._azora_original = (original_init, original_build)  # type: ignore[attr-defined]
     setattr(FastAPI, _PATCHED, True)
 
 
@@ -129,7 +129,7 @@ def uninstall_hooks() -> None:
 
     if not getattr(FastAPI, _PATCHED, False):
         return
-    original_init, original_build = FastAPI._azora_original  # type: ignore[attr-defined]  # noqa: SLF001
+    original_init, original_build = FastAPI._azora_original  # type: ignore[attr-defined]
     FastAPI.__init__ = original_init  # type: ignore[method-assign]
     FastAPI.build_middleware_stack = original_build  # type: ignore[method-assign]
     setattr(FastAPI, _PATCHED, False)

@@ -109,7 +109,9 @@ class RequestRecorder:
         self.slow = 0
         self._labels: dict[tuple[str, str, int], dict[str, str]] = {}
 
-    def record(self, method: str, route: str, status: int, duration_ms: float, failed: bool) -> None:
+    def record(
+        self, method: str, route: str, status: int, duration_ms: float, failed: bool
+    ) -> None:
         key = (method, route, status)
         labels = self._labels.get(key)
         if labels is None:
@@ -202,7 +204,7 @@ class MetricsMiddleware:
                         duration_ms,
                         failed,
                     )
-            except Exception:  # noqa: BLE001 - instrumentation never raises into a request
+            except Exception:
                 logging.getLogger("azora_otel").debug("recording a request failed", exc_info=True)
 
 
@@ -218,7 +220,7 @@ def _flushing_on_shutdown(send: Send, flush: Callable[[], None]) -> Send:
         if message.get("type") in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
             try:
                 await asyncio.get_running_loop().run_in_executor(None, flush)
-            except Exception:  # noqa: BLE001 - shutdown goes on whatever the exporter does
+            except Exception:
                 logging.getLogger("azora_otel").warning("flush at shutdown failed", exc_info=True)
         await send(message)
 

@@ -68,9 +68,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args[0] == "--version":
         from opentelemetry.sdk.version import __version__ as sdk_version  # noqa: PLC0415
 
-        sys.stdout.write(
-            f"azora-otel-instrument {__version__} (opentelemetry-sdk {sdk_version})\n"
-        )
+        sys.stdout.write(f"azora-otel-instrument {__version__} (opentelemetry-sdk {sdk_version})\n")
         return 0
     if args[0].startswith("-"):
         sys.stderr.write(f"azora-otel-instrument: unknown option {args[0]!r}\n\n{USAGE}")
@@ -86,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"azora-otel-instrument: warning: {problem}\n")
     environ = dict(os.environ)
     prepare_environment(environ, os.getcwd())
-    os.execve(executable, [executable, *args[1:]], environ)
+    os.execve(executable, [executable, *args[1:]], environ)  # noqa: S606 - exec, like opentelemetry-instrument
     return 0  # pragma: no cover - execve does not return
 
 

@@ -25,7 +25,10 @@ def trace_ids() -> dict[str, str]:
     context = trace.get_current_span().get_span_context()
     if not context.is_valid:
         return {}
-    return {"trace_id": format(context.trace_id, "032x"), "span_id": format(context.span_id, "016x")}
+    return {
+        "trace_id": format(context.trace_id, "032x"),
+        "span_id": format(context.span_id, "016x"),
+    }
 
 
 def emit(level: int, event: str, message: str, fields: dict[str, Any]) -> None:
@@ -122,7 +125,10 @@ class RateLimitFilter(logging.Filter):
         self._last[key] = now
         held = self._suppressed.pop(key, 0)
         if held:
-            record.msg = f"{record.msg} ({held} similar messages suppressed in the last {self.interval_s:g} s)"
+            record.msg = (
+                f"{record.msg} ({held} similar messages suppressed "
+                f"in the last {self.interval_s:g} s)"
+            )
         return True
 
 

@@ -18,7 +18,7 @@ def start_metrics_server(telemetry: Telemetry, host: str, port: int) -> None:
     try:
         start_http_server(port, addr=host, registry=telemetry.prometheus.registry)
     except OSError as exc:
-        _log.error(  # noqa: TRY400 - the cause is in the message; no traceback needed
+        _log.error(
             "azora-otel: cannot serve metrics on %s:%d (%s); the service keeps running "
             "without that port (several workers cannot share it: use the collector)",
             host,

@@ -6,6 +6,7 @@ import logging
 import os
 import uuid
 from collections.abc import Sequence
+from typing import Any
 
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
@@ -40,7 +41,7 @@ def build_resource(settings: Settings) -> Resource:
     return Resource.create(extra).merge(detected)
 
 
-def _exporter_classes(names: Sequence[str], signal: str) -> dict[str, type]:
+def _exporter_classes(names: Sequence[str], signal: str) -> dict[str, Any]:
     # The upstream configurator's own resolution, so ``otlp`` and
     # ``OTEL_EXPORTER_OTLP_PROTOCOL`` mean exactly what they mean under
     # ``opentelemetry-instrument`` (gRPC unless the protocol says http/protobuf).
@@ -86,9 +87,7 @@ def build_meter_provider(
     readers: Sequence[MetricReader],
     views: Sequence[View] = DEFAULT_VIEWS,
 ) -> MeterProvider:
-    return MeterProvider(
-        metric_readers=list(readers), resource=resource, views=list(views)
-    )
+    return MeterProvider(metric_readers=list(readers), resource=resource, views=list(views))
 
 
 def build_tracer_provider(settings: Settings, resource: Resource) -> TracerProvider | None:

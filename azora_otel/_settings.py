@@ -39,7 +39,7 @@ AZORA_METRICS_HOST = "AZORA_METRICS_HOST"
 """Address the separate metrics port binds to. Default ``127.0.0.1``."""
 
 AZORA_ERROR_RATE_WINDOW_S = "AZORA_ERROR_RATE_WINDOW_S"
-"""Length of the sliding window behind ``http_error_rate``, in whole seconds (1-3600). Default 60."""
+"""Sliding window behind ``http_error_rate``, whole seconds (1-3600). Default 60."""
 
 AZORA_LOG_FORMAT = "AZORA_LOG_FORMAT"
 """Where threshold-violation records of the ``azora_otel`` logger go: ``text`` (default,
@@ -117,9 +117,7 @@ class Settings:
                 value = float(raw.strip())
             except ValueError:
                 value = math.nan
-            ok = math.isfinite(value) and (
-                0 <= value <= upper if upper is not None else value > 0
-            )
+            ok = math.isfinite(value) and (0 <= value <= upper if upper is not None else value > 0)
             if not ok:
                 problems.append(_problem(name, raw, expected, default))
                 return default
@@ -134,7 +132,9 @@ class Settings:
             except ValueError:
                 value = low - 1
             if not low <= value <= high:
-                problems.append(_problem(name, raw, f"a whole number from {low} to {high}", default))
+                problems.append(
+                    _problem(name, raw, f"a whole number from {low} to {high}", default)
+                )
                 return default
             return value
 
@@ -189,7 +189,9 @@ class Settings:
 
 
 def _problem(name: str, raw: str, expected: str, default: object) -> str:
-    shown = "unset" if default is None else f"{default:g}" if isinstance(default, float) else default
+    shown = (
+        "unset" if default is None else f"{default:g}" if isinstance(default, float) else default
+    )
     return f"invalid {name}={raw!r}: expected {expected}; using the default ({shown})"
 
 
@@ -201,8 +203,12 @@ def _metrics_path(raw: str | None, defaults: Settings, problems: list[str]) -> s
         return None
     if not value.startswith("/") or any(c.isspace() or c in "?#" for c in value):
         problems.append(
-            _problem(AZORA_METRICS_PATH, raw, "an absolute path such as /metrics, or off",
-                     defaults.metrics_path)
+            _problem(
+                AZORA_METRICS_PATH,
+                raw,
+                "an absolute path such as /metrics, or off",
+                defaults.metrics_path,
+            )
         )
         return defaults.metrics_path
     return value
@@ -241,8 +247,12 @@ def _metrics_exporters(environ: Mapping[str, str], problems: list[str]) -> tuple
     names = _split(raw)
     if not names:
         problems.append(
-            _problem(OTEL_METRICS_EXPORTER, raw, "a comma-separated list such as prometheus,otlp",
-                     "prometheus")
+            _problem(
+                OTEL_METRICS_EXPORTER,
+                raw,
+                "a comma-separated list such as prometheus,otlp",
+                "prometheus",
+            )
         )
         return ("prometheus",)
     if "none" in names:

@@ -40,8 +40,11 @@ def configure(
         settings = Settings.from_env(os.environ if environ is None else environ)
     install_handler(settings.log_format)
     for problem in settings.problems:
-        _log.warning("azora-otel: %s", problem, extra={"azora": {"event": "config_error",
-                                                                  "message": problem}})
+        _log.warning(
+            "azora-otel: %s",
+            problem,
+            extra={"azora": {"event": "config_error", "message": problem}},
+        )
     if settings.sdk_disabled:
         _log.info("azora-otel: OTEL_SDK_DISABLED=true, nothing is instrumented")
         return None

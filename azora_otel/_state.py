@@ -63,7 +63,7 @@ def _forget_after_fork() -> None:
 
 def shutdown() -> None:
     """Flush and stop the process-wide distro (idempotent)."""
-    global _current, _settings  # noqa: PLW0603
+    global _current, _settings
     with _lock:
         current, _current, _settings = _current, None, None
     if current is not None:

@@ -100,7 +100,7 @@ class Telemetry:
                 continue
             try:
                 provider.force_flush(int(timeout_s * 1000))
-            except Exception:  # noqa: BLE001 - an exporter failure is logged, never raised
+            except Exception:
                 logging.getLogger("azora_otel").warning("flush failed", exc_info=True)
 
     def shutdown(self) -> None:
@@ -110,11 +110,11 @@ class Telemetry:
                 continue
             try:
                 provider.shutdown()
-            except Exception:  # noqa: BLE001 - shutdown must finish whatever an exporter does
+            except Exception:
                 logging.getLogger("azora_otel").warning("shutdown failed", exc_info=True)
 
 
-def _error_rate_event(
+def _error_rate_event(  # noqa: PLR0917 - called back positionally by ErrorRateWindow
     service: str, settings: Settings, breached: bool, rate: float, errors: int, total: int
 ) -> None:
     emit(

@@ -74,7 +74,9 @@ class Capture:
         return prometheus.render()[0].decode("utf-8")
 
     def spans(self) -> tuple[ReadableSpan, ...]:
-        return () if self.spans_exporter is None else tuple(self.spans_exporter.get_finished_spans())
+        return (
+            () if self.spans_exporter is None else tuple(self.spans_exporter.get_finished_spans())
+        )
 
 
 @contextmanager

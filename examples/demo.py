@@ -61,7 +61,9 @@ def wait_ready(base: str, process: subprocess.Popen[bytes], timeout: float = 30)
 
 def drive(base: str) -> dict[str, int]:
     plan: list[tuple[str, str, dict[str, object] | None]] = []
-    plan += [("POST", "/orders", {"customer_id": 1 + i % 2, "item": f"item-{i}"}) for i in range(10)]
+    plan += [
+        ("POST", "/orders", {"customer_id": 1 + i % 2, "item": f"item-{i}"}) for i in range(10)
+    ]
     plan += [("GET", f"/orders/{i}", None) for i in range(1, 16)]  # 11-15 do not exist: 404
     plan += [("GET", "/orders", None)] * 5
     plan += [("GET", "/customers/1/orders", None)] * 5
@@ -94,7 +96,9 @@ def summarize(exposition: str) -> list[str]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--port", type=int, default=0, help="port for the service (default: a free one)")
+    parser.add_argument(
+        "--port", type=int, default=0, help="port for the service (default: a free one)"
+    )
     parser.add_argument(
         "--keep-running", action="store_true", help="leave the service running until Ctrl-C"
     )
@@ -113,17 +117,33 @@ def main() -> int:
         "DATABASE_URL": f"sqlite:///{workdir / 'shop.db'}",
         "PYTHONUNBUFFERED": "1",
     }
-    command = [launcher, sys.executable, "-m", "uvicorn", "app:app", "--host", "127.0.0.1",
-               "--port", str(port), "--no-access-log"]
+    command = [
+        launcher,
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "app:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+    ]
     print(f"==> starting the shop service: {' '.join(command[1:])}", flush=True)
     print(f"    (cwd {SHOP}, logs in {log_path})", flush=True)
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, cwd=SHOP, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         wait_ready(base, process)
-        print(f"==> service ready at {base}; sending traffic (normal, slow, failing, junk)", flush=True)
+        print(
+            f"==> service ready at {base}; sending traffic (normal, slow, failing, junk)",
+            flush=True,
+        )
         statuses = drive(base)
-        print("    responses by status: " + ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items())))
+        print(
+            "    responses by status: "
+            + ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items()))
+        )
         with urllib.request.urlopen(base + "/metrics", timeout=10) as response:
             exposition = response.read().decode()
         print(f"\n==> GET {base}/metrics (buckets left out here):")
@@ -136,12 +156,14 @@ def main() -> int:
         print(
             "\n==> what to look at:\n"
             "  * http_requests_total: every request, by route template (never the raw path);\n"
-            "    junk paths share route=\"unmatched\", odd methods are method=\"_OTHER\".\n"
+            '    junk paths share route="unmatched", odd methods are method="_OTHER".\n'
             "  * slow_requests_total / slow_queries_total: over PERF_API_LATENCY_MS (100 ms) /\n"
-            "    PERF_DB_QUERY_MS (50 ms); each one is logged (with trace/span ids when tracing is on).\n"
+            "    PERF_DB_QUERY_MS (50 ms); each one is logged, with trace/span ids when\n"
+            "    tracing is on.\n"
             "  * http_error_rate: 5xx and unhandled exceptions over the last 60 s, against\n"
             "    PERF_ERROR_RATE (0.1 %): logged once when crossed and once when recovered.\n"
-            "  * db_queries_total / db_query_duration_ms: every SQL statement by operation and table."
+            "  * db_queries_total / db_query_duration_ms: every SQL statement, by operation\n"
+            "    and table."
         )
         if args.keep_running:
             print(f"\n==> still running: curl {base}/metrics   (Ctrl-C to stop)", flush=True)

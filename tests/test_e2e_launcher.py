@@ -61,7 +61,16 @@ def uvicorn_service(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[
     port = free_port()
     service = start(
         tmp_path,
-        [sys.executable, "-m", "uvicorn", "http_app:app", "--port", str(port), "--app-dir", str(APPS)],
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "http_app:app",
+            "--port",
+            str(port),
+            "--app-dir",
+            str(APPS),
+        ],
         {"OTEL_SERVICE_NAME": "e2e", **env},
         port,
     )
@@ -99,8 +108,12 @@ def expected_counts() -> Counter[tuple[str, str, str]]:
 
 def check_exposition(text: str, expected: Counter[tuple[str, str, str]], service: str) -> None:
     found = families(text)
-    assert set(found) == {"http_request_duration_ms", "http_requests", "http_error_rate",
-                          "slow_requests"}
+    assert set(found) == {
+        "http_request_duration_ms",
+        "http_requests",
+        "http_error_rate",
+        "slow_requests",
+    }
     requests = {
         (s.labels["method"], s.labels["route"], s.labels["status_code"]): s.value
         for s in found["http_requests"].samples
@@ -172,8 +185,11 @@ def test_python_app_py_form(tmp_path: Path) -> None:
     "uvicorn_service",
     [
         {"OTEL_TRACES_EXPORTER": "console", "OTEL_TRACES_SAMPLER": "always_off"},
-        {"OTEL_TRACES_EXPORTER": "console", "OTEL_TRACES_SAMPLER": "traceidratio",
-         "OTEL_TRACES_SAMPLER_ARG": "0.01"},
+        {
+            "OTEL_TRACES_EXPORTER": "console",
+            "OTEL_TRACES_SAMPLER": "traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": "0.01",
+        },
     ],
     indirect=True,
     ids=["always_off", "ratio_1pct"],
@@ -227,7 +243,10 @@ def test_metrics_only_mode_has_no_tracer_provider(tmp_path: Path) -> None:
 
     result = subprocess.run(
         [LAUNCHER, sys.executable, "-c", code],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
         env={**dict(__import__("os").environ), "OTEL_TRACES_EXPORTER": "none"},
     )
     assert result.stdout.strip().splitlines()[-1] == "ProxyTracerProvider None"

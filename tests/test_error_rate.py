@@ -72,7 +72,7 @@ def test_a_long_silence_clears_everything() -> None:
 
 
 def test_transitions_fire_once_each_way() -> None:
-    window, clock, events = make(threshold=0.1)
+    window, _, events = make(threshold=0.1)
     window.record(error=False)
     window.record(error=True)  # 50 %: crossed
     window.record(error=True)  # still above: nothing new

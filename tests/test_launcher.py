@@ -13,7 +13,9 @@ from azora_otel._version import __version__
 BIN = Path(sys.executable).parent
 
 
-def run(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(BIN / "azora-otel-instrument"), *args],
         capture_output=True,
@@ -90,7 +92,9 @@ def test_bad_values_are_reported_and_the_command_still_runs() -> None:
 
 def test_user_disabled_instrumentations_are_given_back_to_the_app() -> None:
     code = "import os; print(os.environ.get('OTEL_PYTHON_DISABLED_INSTRUMENTATIONS'))"
-    result = run(sys.executable, "-c", code, env={"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "requests"})
+    result = run(
+        sys.executable, "-c", code, env={"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "requests"}
+    )
     assert result.stdout.strip().splitlines()[-1] == "requests"
     assert "falls outside of that range" not in result.stderr
 
@@ -101,7 +105,9 @@ def test_sdk_disabled_boots_nothing() -> None:
     assert result.stdout.strip().splitlines()[-1] == "None"
 
 
-def test_prepare_environment_puts_sitecustomize_first_and_keeps_the_users_path(tmp_path: Path) -> None:
+def test_prepare_environment_puts_sitecustomize_first_and_keeps_the_users_path(
+    tmp_path: Path,
+) -> None:
     env = {"PYTHONPATH": f"/a{os.pathsep}/b"}
     prepare_environment(env, str(tmp_path))
     parts = env["PYTHONPATH"].split(os.pathsep)

@@ -49,7 +49,11 @@ def test_defaults_match_the_specification() -> None:
             "orders",
         ),
         ({"OTEL_METRICS_EXPORTER": "otlp"}, "metrics_exporters", ("otlp",)),
-        ({"OTEL_METRICS_EXPORTER": "prometheus, otlp"}, "metrics_exporters", ("prometheus", "otlp")),
+        (
+            {"OTEL_METRICS_EXPORTER": "prometheus, otlp"},
+            "metrics_exporters",
+            ("prometheus", "otlp"),
+        ),
         ({"OTEL_METRICS_EXPORTER": "none"}, "metrics_exporters", ()),
         ({"OTEL_TRACES_EXPORTER": "otlp"}, "traces_exporters", ("otlp",)),
         ({"OTEL_TRACES_EXPORTER": "none"}, "traces_exporters", ()),

@@ -40,8 +40,10 @@ class Order(Base):
     quantity: Mapped[int]
 
 
-engine = create_engine(DATABASE_URL, connect_args={"check_same_thread": False}
-                       if DATABASE_URL.startswith("sqlite") else {})
+engine = create_engine(
+    DATABASE_URL,
+    connect_args={"check_same_thread": False} if DATABASE_URL.startswith("sqlite") else {},
+)
 SessionLocal = sessionmaker(engine)
 Base.metadata.create_all(engine)
 with SessionLocal.begin() as setup:
