@@ -56,6 +56,8 @@ def _wrap_stack(app: Any, stack: ASGIApp) -> ASGIApp:
     telemetry_of = _telemetry_for(app)
     telemetry = telemetry_of()
     metrics_path = telemetry.settings.metrics_path if telemetry is not None else None
+    if telemetry is not None and metrics_path is not None:
+        _state.warn_if_one_of_several_workers(telemetry)
 
     def recorder() -> RequestRecorder | None:
         current = telemetry_of()

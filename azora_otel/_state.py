@@ -21,6 +21,8 @@ _lock = threading.Lock()
 _current: Telemetry | None = None
 _settings: Settings | None = None
 _fork_hook_installed = False
+_forked = False
+_multi_worker_warned = False
 
 
 def install(telemetry: Telemetry) -> None:
@@ -56,9 +58,36 @@ def _rebuild() -> Telemetry | None:
 
 
 def _forget_after_fork() -> None:
-    global _current, _lock  # noqa: PLW0603
+    global _current, _lock, _forked  # noqa: PLW0603
     _lock = threading.Lock()
     _current = None
+    _forked = True
+
+
+def warn_if_one_of_several_workers(telemetry: Telemetry) -> None:
+    """Say once that a worker's ``/metrics`` holds only that worker's counts.
+
+    A forked child (gunicorn) or a spawned multiprocessing child (``uvicorn --workers``)
+    is one of several processes serving the same port; each scrape reaches one of them.
+    """
+    global _multi_worker_warned  # noqa: PLW0603
+    if _multi_worker_warned or telemetry.prometheus is None:
+        return
+    import multiprocessing  # noqa: PLC0415
+
+    if not (_forked or multiprocessing.parent_process() is not None):
+        return
+    _multi_worker_warned = True
+    detail = (
+        "this process is one of several workers: its /metrics shows this worker's counts "
+        "only; push to the collector (OTEL_METRICS_EXPORTER=otlp) for the service's totals"
+    )
+    _log.warning(
+        "azora-otel: pid %d: %s",
+        os.getpid(),
+        detail,
+        extra={"azora": {"event": "multiple_workers", "pid": os.getpid(), "detail": detail}},
+    )
 
 
 def shutdown() -> None:
