@@ -250,3 +250,42 @@ def test_metrics_only_mode_has_no_tracer_provider(tmp_path: Path) -> None:
         env={**dict(__import__("os").environ), "OTEL_TRACES_EXPORTER": "none"},
     )
     assert result.stdout.strip().splitlines()[-1] == "ProxyTracerProvider None"
+
+
+def test_several_workers_are_warned_that_metrics_is_one_workers_view(tmp_path: Path) -> None:
+    port = free_port()
+    service = start(
+        tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "http_app:app",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--app-dir",
+            str(APPS),
+        ],
+        {},
+        port,
+    )
+    try:
+        for i in range(20):
+            send(service.base, "GET", f"/orders/{i}")
+        # each worker builds its stack (and warns) when it serves its first request or
+        # lifespan; give both a chance
+        import time
+
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and service.log().count("event=multiple_workers") < 2:
+            time.sleep(0.2)
+    finally:
+        service.process.stop()
+    assert service.log().count("event=multiple_workers") == 2
+
+
+def test_single_process_is_not_warned(uvicorn_service: Service) -> None:
+    send(uvicorn_service.base, "GET", "/orders/1")
+    assert "multiple_workers" not in uvicorn_service.log()
