@@ -24,8 +24,8 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import PATHS, ROUTES, median, run_batch, start_sink_process  # noqa: E402
-from variants import LABELS, VARIANTS, build  # noqa: E402
+from _common import PATHS, ROUTES, median, run_batch, start_sink_process
+from variants import LABELS, VARIANTS, build
 
 
 def worker(variant: str, n: int, batches: int, n_routes: int = 0) -> dict[str, Any]:
