@@ -241,6 +241,23 @@ def wait_until_ready(
     raise process.failure(f"{url} not ready after {timeout:.0f}s (last: {last})")
 
 
+def wait_for_port(
+    process: ManagedProcess, port: int, timeout: float = DEFAULT_READY_TIMEOUT
+) -> None:
+    """Wait until ``port`` on 127.0.0.1 accepts TCP connections (no HTTP request is made,
+    so readiness probes do not show up in the service's own request metrics)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not process.running():
+            raise process.failure(f"exited before port {port} accepted connections")
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.settimeout(1.0)
+            if sock.connect_ex((HOST, port)) == 0:
+                return
+        time.sleep(0.1)
+    raise process.failure(f"port {port} not accepting connections after {timeout:.0f}s")
+
+
 def wait_for(
     condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.25
 ) -> None:
