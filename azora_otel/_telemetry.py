@@ -25,6 +25,7 @@ from azora_otel._providers import (
     build_resource,
     build_tracer_provider,
 )
+from azora_otel._redact import install_redaction
 from azora_otel._settings import Settings
 from azora_otel._version import __version__
 
@@ -63,6 +64,8 @@ class Telemetry:
         meter_provider = build_meter_provider(resource, readers, views)
         if tracer_provider is None:
             tracer_provider = build_tracer_provider(settings, resource)
+        if tracer_provider is not None:
+            install_redaction(tracer_provider)
         meter = meter_provider.get_meter(METER_NAME, __version__)
         instruments = Instruments.create(meter)
         service = settings.service_name
