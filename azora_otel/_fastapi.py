@@ -72,7 +72,18 @@ def _wrap_stack(app: Any, stack: ASGIApp) -> ASGIApp:
         if current is not None:
             current.flush()
 
-    return MetricsMiddleware(stack, recorder, exposition, metrics_path, on_shutdown=flush)
+    def wrap(inner: ASGIApp) -> ASGIApp:
+        return MetricsMiddleware(inner, recorder, exposition, metrics_path, on_shutdown=flush)
+
+    # Starlette's stack starts with ServerErrorMiddleware. Going just inside it keeps the
+    # stack's outer type (the contrib instrumentor on old FastAPI insists on it) and still
+    # times the user's middlewares; an exception that escapes is recorded as a 500.
+    from starlette.middleware.errors import ServerErrorMiddleware  # noqa: PLC0415
+
+    if isinstance(stack, ServerErrorMiddleware):
+        stack.app = wrap(stack.app)
+        return stack
+    return wrap(stack)
 
 
 def _add_contrib_spans(app: Any, telemetry: Telemetry) -> None:
@@ -87,7 +98,8 @@ def _add_contrib_spans(app: Any, telemetry: Telemetry) -> None:
         tracer_provider=telemetry.tracer_provider,
         meter_provider=NoOpMeterProvider(),
         exclude_spans=["receive", "send"],
-        excluded_urls=f"^{re.escape(metrics_path)}$" if metrics_path else None,
+        # matched against the full URL: scheme://host[:port]/path[?query]
+        excluded_urls=f"//[^/]*{re.escape(metrics_path)}(\\?|$)" if metrics_path else None,
     )
 
 
