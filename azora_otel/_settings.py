@@ -63,6 +63,12 @@ OTEL_EXPORTER_OTLP_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
 OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
 OTEL_EXPORTER_OTLP_METRICS_ENDPOINT = "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"
 OTEL_METRIC_EXPORT_INTERVAL = "OTEL_METRIC_EXPORT_INTERVAL"
+"""Push interval of OTLP metrics in milliseconds (a positive number up to 86400000).
+Default 10000 (the SDK's own default is 60000). Zero, negative or infinite values
+would stop the periodic push altogether, so they are reported and replaced."""
+
+DEFAULT_EXPORT_INTERVAL_MS = 10_000.0
+_MAX_EXPORT_INTERVAL_MS = 86_400_000.0
 
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
@@ -86,6 +92,7 @@ class Settings:
     sdk_disabled: bool = False
     traces_exporters: tuple[str, ...] = ()
     metrics_exporters: tuple[str, ...] = ("prometheus",)
+    metric_export_interval_ms: float = DEFAULT_EXPORT_INTERVAL_MS
     disabled_instrumentations: frozenset[str] = frozenset()
     problems: tuple[str, ...] = field(default=(), compare=False)
     """Messages about invalid values that were replaced by their defaults."""
@@ -160,6 +167,26 @@ class Settings:
                 return default
             return word
 
+        def interval(name: str, default: float) -> float:
+            raw = environ.get(name)
+            if raw is None:
+                return default
+            try:
+                value = float(raw.strip())
+            except ValueError:
+                value = math.nan
+            if not (math.isfinite(value) and 0 < value <= _MAX_EXPORT_INTERVAL_MS):
+                problems.append(
+                    _problem(
+                        name,
+                        raw,
+                        f"a positive number of milliseconds up to {_MAX_EXPORT_INTERVAL_MS:.0f}",
+                        f"{default:.0f}",
+                    )
+                )
+                return default
+            return value
+
         metrics_path = _metrics_path(environ.get(AZORA_METRICS_PATH), defaults, problems)
         metrics_port = integer(AZORA_METRICS_PORT, None, 1, 65535)
         if metrics_port is not None:
@@ -177,8 +204,11 @@ class Settings:
             log_format=choice(AZORA_LOG_FORMAT, defaults.log_format, _LOG_FORMATS),
             fastapi_operation_spans=boolean(AZORA_FASTAPI_OPERATION_SPANS, False),
             sdk_disabled=boolean(OTEL_SDK_DISABLED, False),
-            traces_exporters=_traces_exporters(environ),
+            traces_exporters=_traces_exporters(environ, problems),
             metrics_exporters=_metrics_exporters(environ, problems),
+            metric_export_interval_ms=interval(
+                OTEL_METRIC_EXPORT_INTERVAL, defaults.metric_export_interval_ms
+            ),
             disabled_instrumentations=frozenset(
                 part.strip()
                 for part in environ.get(OTEL_PYTHON_DISABLED_INSTRUMENTATIONS, "").split(",")
@@ -229,15 +259,50 @@ def _split(raw: str) -> tuple[str, ...]:
     return tuple(part.strip().lower() for part in raw.split(",") if part.strip())
 
 
-def _traces_exporters(environ: Mapping[str, str]) -> tuple[str, ...]:
-    raw = environ.get(OTEL_TRACES_EXPORTER)
-    if raw is None or not raw.strip():
-        endpoint = environ.get(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) or environ.get(
-            OTEL_EXPORTER_OTLP_ENDPOINT
+def _known_exporters(signal: str) -> frozenset[str]:
+    """Exporter names the upstream configurator resolves for ``signal``."""
+    from importlib.metadata import entry_points  # noqa: PLC0415 - only when a name is given
+
+    names = {e.name for e in entry_points(group=f"opentelemetry_{signal}_exporter")}
+    return frozenset({*names, "otlp", "none"})
+
+
+def _known_only(
+    name: str, raw: str, *, names: tuple[str, ...], signal: str, problems: list[str], default: str
+) -> tuple[str, ...]:
+    """``names`` without those no installed exporter provides (each one reported)."""
+    known = _known_exporters(signal)
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        problems.append(
+            f"invalid {name}={raw!r}: no installed exporter is called "
+            + ", ".join(repr(n) for n in unknown)
+            + f" (known: {', '.join(sorted(known))}); "
+            + ("ignoring it" if len(unknown) < len(names) else f"using the default ({default})")
         )
-        return ("otlp",) if endpoint else ()
+    return tuple(n for n in names if n in known)
+
+
+def _traces_exporters(environ: Mapping[str, str], problems: list[str]) -> tuple[str, ...]:
+    raw = environ.get(OTEL_TRACES_EXPORTER)
+    endpoint = environ.get(OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) or environ.get(
+        OTEL_EXPORTER_OTLP_ENDPOINT
+    )
+    default: tuple[str, ...] = ("otlp",) if endpoint else ()
+    if raw is None or not raw.strip():
+        return default
     names = _split(raw)
-    return () if "none" in names else names
+    if "none" in names:
+        return ()
+    known = _known_only(
+        OTEL_TRACES_EXPORTER,
+        raw,
+        names=names,
+        signal="traces",
+        problems=problems,
+        default=",".join(default) or "none",
+    )
+    return tuple(dict.fromkeys(known)) if known else default
 
 
 def _metrics_exporters(environ: Mapping[str, str], problems: list[str]) -> tuple[str, ...]:
@@ -257,9 +322,15 @@ def _metrics_exporters(environ: Mapping[str, str], problems: list[str]) -> tuple
         return ("prometheus",)
     if "none" in names:
         return ()
-    # Other names are resolved through the opentelemetry_metrics_exporter entry
-    # points later; unknown ones are reported there.
-    return tuple(dict.fromkeys(names))
+    known = _known_only(
+        OTEL_METRICS_EXPORTER,
+        raw,
+        names=names,
+        signal="metrics",
+        problems=problems,
+        default="prometheus",
+    )
+    return tuple(dict.fromkeys(known)) if known else ("prometheus",)
 
 
 __all__ = ["Settings"]
