@@ -69,6 +69,8 @@ def drive(base: str) -> dict[str, int]:
     plan += [("GET", "/customers/1/orders", None)] * 5
     plan += [("POST", "/orders", {"customer_id": 99, "item": "x"})]  # unknown customer: 404
     plan += [("GET", "/reports/daily?delay_ms=180", None)] * 3  # slow requests
+    plan += [("GET", "/reports/forecast?horizon=10", None)] * 2  # a cheap query
+    plan += [("GET", "/reports/forecast?horizon=50000", None)] * 2  # a slow query (> 50 ms)
     plan += [("GET", f"/payments/{i}", None) for i in range(2)]  # unhandled exceptions: 500
     plan += [("GET", p, None) for p in ("/wp-login.php", "/.env", "/admin/../etc/passwd")]
     plan += [("BREW", "/orders", None), ("PROPFIND", "/orders/1", None)]

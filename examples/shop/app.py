@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 from fastapi import Depends, FastAPI, HTTPException
 from pydantic import BaseModel
-from sqlalchemy import ForeignKey, String, create_engine, func, select
+from sqlalchemy import ForeignKey, String, create_engine, func, select, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 DATABASE_URL = os.environ.get("DATABASE_URL", "sqlite:///./shop.db")
@@ -105,6 +105,17 @@ def daily_report(delay_ms: int = 0, session: Session = Depends(db)) -> dict[str,
     time.sleep(delay_ms / 1000)
     total = session.scalar(select(func.sum(Order.quantity))) or 0
     return {"items_sold": total}
+
+
+@app.get("/reports/forecast")
+def forecast(horizon: int = 1000, session: Session = Depends(db)) -> dict[str, object]:
+    """An expensive query: its cost grows with ``horizon`` (a slow query at a few thousand)."""
+    statement = text(
+        "WITH RECURSIVE day(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM day WHERE n < :horizon) "
+        "SELECT count(*), coalesce(sum(orders.quantity * day.n), 0) FROM orders, day"
+    )
+    rows, weighted = session.execute(statement, {"horizon": horizon}).one()
+    return {"rows": rows, "weighted_quantity": weighted}
 
 
 @app.get("/payments/{payment_id}")
