@@ -27,6 +27,17 @@ die() { printf '[collector/build.sh] ERROR: %s\n' "$*" >&2; exit 1; }
 
 [[ -f "$MANIFEST" ]] || die "manifest not found: $MANIFEST"
 
+HASH="$(sha256sum "$MANIFEST" | cut -c1-12)"
+DEST_DIR="$CACHE_ROOT/otelcol-azora-$HASH"
+BIN="$DEST_DIR/otelcol-azora"
+
+if [[ -x "$BIN" ]]; then
+  log "cached build for manifest $HASH: $BIN"
+  printf '%s\n' "$BIN"
+  exit 0
+fi
+
+# Only a build needs Go: a cached binary is reused without it.
 GO_BIN="${GO:-}"
 if [[ -z "$GO_BIN" ]]; then
   if command -v go >/dev/null 2>&1; then
@@ -41,16 +52,6 @@ Install Go >= 1.24 (https://go.dev/dl/) or set GO=/path/to/go, or point AZORA_OT
 fi
 # ocb calls plain `go`; make sure it finds the same one.
 export PATH="$(dirname "$GO_BIN"):$PATH"
-
-HASH="$(sha256sum "$MANIFEST" | cut -c1-12)"
-DEST_DIR="$CACHE_ROOT/otelcol-azora-$HASH"
-BIN="$DEST_DIR/otelcol-azora"
-
-if [[ -x "$BIN" ]]; then
-  log "cached build for manifest $HASH: $BIN"
-  printf '%s\n' "$BIN"
-  exit 0
-fi
 
 mkdir -p "$CACHE_ROOT"
 # One build at a time per cache dir (parallel test workers may all call us).

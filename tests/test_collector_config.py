@@ -7,8 +7,11 @@ point is the exact exposition the real exporter produces from real OTLP.
 
 from __future__ import annotations
 
+import hashlib
 import math
+import os
 import re
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -102,6 +105,42 @@ def cumulative(bounds: tuple[float, ...], values: tuple[float, ...]) -> dict[flo
 def collector(tmp_path: Path) -> Iterator[stack.Collector]:
     with stack.run_collector(tmp_path / "collector") as running:
         yield running
+
+
+# -- build.sh -------------------------------------------------------------------
+
+BUILD_SH = stack.COLLECTOR_DIR / "build.sh"
+
+
+def run_build_sh(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(BUILD_SH)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=120,
+        check=False,
+    )
+
+
+def test_build_sh_reuses_the_binary_cached_under_the_manifest_hash(tmp_path: Path) -> None:
+    """A binary in <cache>/otelcol-azora-<sha256[:12] of the manifest>/ is used as is."""
+    digest = hashlib.sha256((stack.COLLECTOR_DIR / "builder-config.yaml").read_bytes())
+    cached = tmp_path / f"otelcol-azora-{digest.hexdigest()[:12]}" / "otelcol-azora"
+    cached.parent.mkdir()
+    shutil.copy2(stack.collector_binary(), cached)
+    # GO points nowhere: a cache hit must not need Go at all.
+    result = run_build_sh({"AZORA_CACHE_DIR": str(tmp_path), "GO": "/nonexistent/go"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == str(cached)
+    assert "cached build" in result.stderr
+
+
+def test_build_sh_fails_loudly_without_go(tmp_path: Path) -> None:
+    result = run_build_sh({"AZORA_CACHE_DIR": str(tmp_path), "GO": "/nonexistent/go"})
+    assert result.returncode != 0
+    assert result.stdout == ""
+    assert "Go is required" in result.stderr
 
 
 # -- validate -----------------------------------------------------------------
