@@ -45,6 +45,8 @@ class Results:
     latencies_s: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
     """Transport failures (connection reset, timeout...), by exception type."""
+    bodies: Counter[bytes] = field(default_factory=Counter)
+    """Response bodies, when ``send_all(..., keep_bodies=True)``."""
 
     @property
     def sent(self) -> int:
@@ -63,8 +65,8 @@ def encode(method: bytes, target: bytes, headers: Sequence[tuple[bytes, bytes]] 
     return b"\r\n".join(lines) + b"\r\n\r\n"
 
 
-async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
-    """Reads one response; returns (status, the server will close the connection)."""
+async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool, bytes]:
+    """Reads one response; returns (status, the server closes the connection, body)."""
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.split(b"\r\n")
     status = int(lines[0].split(b" ", 2)[1])
@@ -81,15 +83,16 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
             close = True
         elif name == b"transfer-encoding" and b"chunked" in value:
             chunked = True
+    body = b""
     if chunked:
         while True:
             size = int((await reader.readuntil(b"\r\n")).strip().split(b";")[0], 16)
-            await reader.readexactly(size + 2)
+            body += (await reader.readexactly(size + 2))[:-2]
             if size == 0:
                 break
     elif length:
-        await reader.readexactly(length)
-    return status, close
+        body = await reader.readexactly(length)
+    return status, close, body
 
 
 async def _worker(
@@ -98,6 +101,7 @@ async def _worker(
     results: Results,
     timeout_s: float,
     deadline: float,
+    keep_bodies: bool,
 ) -> None:
     reader: asyncio.StreamReader | None = None
     writer: asyncio.StreamWriter | None = None
@@ -112,13 +116,18 @@ async def _worker(
             assert reader is not None
             writer.write(encode(method, target, headers))
             await writer.drain()
-            status, close = await asyncio.wait_for(_read_response(reader), timeout_s)
+            status, close, body = await asyncio.wait_for(_read_response(reader), timeout_s)
         except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ValueError) as exc:
             results.errors[type(exc).__name__] += 1
             close = True
         else:
             results.statuses[status] += 1
+            # uvicorn closes a keep-alive connection after an unhandled exception
+            # without saying so: a request sent on it next would be reset unread.
+            close = close or status >= 500
             results.latencies_s.append(time.perf_counter() - started)
+            if keep_bodies:
+                results.bodies[body] += 1
         if close and writer is not None:
             writer.close()
             with contextlib.suppress(OSError):
@@ -137,6 +146,7 @@ def send_all(
     *,
     timeout_s: float = 30.0,
     budget_s: float = 600.0,
+    keep_bodies: bool = False,
 ) -> Results:
     """Send every request over ``concurrency`` keep-alive connections; never raises
     for transport errors (they are counted in ``Results.errors``)."""
@@ -146,7 +156,10 @@ def send_all(
     async def main() -> None:
         deadline = time.monotonic() + budget_s
         await asyncio.gather(
-            *(_worker(port, queue, results, timeout_s, deadline) for _ in range(concurrency))
+            *(
+                _worker(port, queue, results, timeout_s, deadline, keep_bodies)
+                for _ in range(concurrency)
+            )
         )
 
     asyncio.run(main())
@@ -266,3 +279,48 @@ def requests_by(text: str, *keys: str) -> Counter[tuple[str, ...]]:
 def series_count(text: str) -> int:
     """Number of distinct series (samples) in an exposition, comments excluded."""
     return sum(1 for line in text.splitlines() if line and not line.startswith("#"))
+
+
+def collector_requests(collector: stack.Collector, job: str) -> tuple[int, set[str]]:
+    """Sum of ``http_requests_total`` for ``job`` in the collector's exposition, and the
+    ``instance`` label values it came from (0 and nothing when the scrape fails)."""
+    try:
+        text = collector.scrape()
+    except (OSError, stack.StackError):
+        return 0, set()
+    total = 0
+    instances = set()
+    for labels, value in samples(text, "http_requests_total").items():
+        as_dict = dict(labels)
+        if as_dict.get("job") == job:
+            total += int(value)
+            instances.add(as_dict.get("instance", ""))
+    return total, instances
+
+
+def wait_for_collector_total(
+    collector: stack.Collector, job: str, expected: int, timeout: float = 60.0
+) -> set[str]:
+    """Poll the collector until ``job``'s request total is exactly ``expected``."""
+    last: list[int] = [0]
+    instances: list[set[str]] = [set()]
+
+    def reached() -> bool:
+        last[0], instances[0] = collector_requests(collector, job)
+        return last[0] == expected
+
+    try:
+        stack.wait_for(reached, timeout, f"{job} total == {expected}", interval=0.5)
+    except stack.StackError as error:
+        raise stack.StackError(f"{error}; last total {last[0]}") from None
+    return instances[0]
+
+
+def otlp_env(collector_ports: stack.CollectorPorts, interval_ms: int = 1000) -> dict[str, str]:
+    """Push metrics over OTLP/HTTP to a collector on ``collector_ports`` (running or not)."""
+    return {
+        "OTEL_METRICS_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{HOST}:{collector_ports.otlp_http}",
+        "OTEL_METRIC_EXPORT_INTERVAL": str(interval_ms),
+    }
