@@ -382,3 +382,98 @@ def test_sigterm_flushes_the_last_metrics(e2e_stack: Stack) -> None:
     assert code in (0, -signal.SIGTERM), service.process.log_tail()
     wait_for_total(e2e_stack.prometheus, job, sent, timeout=30)
     assert by_route(e2e_stack.prometheus, job) == expected_by_route()
+
+
+# -- the dashboard and the budget check on real traffic ----------------------------
+
+
+def test_dashboard_panels_and_budget_check_on_real_traffic(e2e_stack: Stack) -> None:
+    """Every panel of the shipped dashboard returns data from Prometheus fed by a real
+    service through the Collector, and the budget check reads the same data."""
+    import json
+
+    job = "shop-dashboard"
+    port = stack.free_port()
+    service = start_service(
+        e2e_stack.work_dir / "dashboard",
+        e2e_stack.collector,
+        job,
+        uvicorn_command(port),
+        port=port,
+        # every query counts as slow here, so the slow-query panel has data
+        extra_env={"PERF_DB_QUERY_MS": "0.001"},
+    )
+    dashboard = json.loads(
+        (stack.REPO_ROOT / "dashboards" / "performance-dashboard.json").read_text()
+    )
+    try:
+        # Several waves, so rate() over the counters sees them grow between scrapes.
+        with httpx.Client(base_url=service.url, timeout=10, headers={"Connection": "close"}) as c:
+            for _ in range(6):
+                for path in (
+                    "/orders",
+                    "/customers/1/orders",
+                    "/payments/1",
+                    "/reports/daily?delay_ms=120",
+                ):
+                    c.get(path)
+                time.sleep(1.5)
+        stack.wait_for(
+            lambda: (
+                bool(
+                    e2e_stack.prometheus.query(
+                        f'job:db_query_duration_ms:p95_rate5m{{job="{job}"}}'
+                    )
+                )
+                and bool(
+                    e2e_stack.prometheus.query(
+                        f'job:http_request_duration_ms:p95_rate5m{{job="{job}"}}'
+                    )
+                )
+            ),
+            60,
+            "the recording rules on the service's series",
+        )
+        panels = [
+            (panel["title"], target["expr"])
+            for panel in dashboard["panels"]
+            for target in panel.get("targets", [])
+        ]
+        assert len({title for title, _ in panels}) >= 7
+        empty = []
+        for title, expr in panels:
+            query = expr.replace("$service", job).replace("$__rate_interval", "1m")
+            if not e2e_stack.prometheus.query(query):
+                empty.append((title, query))
+        assert empty == []
+
+        result = subprocess.run(
+            [
+                str(BIN_DIR / "azora-otel"),
+                "budget",
+                "--prometheus",
+                e2e_stack.prometheus.url,
+                "--job",
+                job,
+                "--window",
+                "1m",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        # 6 of the 24 requests are 500s: the error-rate budget is broken (exit 1);
+        # 120 ms requests are a quarter of the traffic: API P95 is over its 100 ms target.
+        assert result.returncode == 1, (result.stdout, result.stderr)
+        assert "NO DATA" not in result.stdout, result.stdout
+        rows = {
+            line.split("  ")[1].strip(): line.split()[-1]
+            for line in result.stdout.splitlines()[1:]
+            if line.strip()
+        }
+        assert rows["Error rate"] == "CRIT", result.stdout
+        assert rows["API latency P95"] in ("WARN", "CRIT"), result.stdout
+        assert rows["DB query P95"] == "OK", result.stdout
+    finally:
+        service.process.stop()
