@@ -40,7 +40,25 @@ def build_resource(settings: Settings) -> Resource:
     }
     if "service.instance.id" not in detected.attributes:
         extra["service.instance.id"] = str(uuid.uuid4())
-    return Resource.create(extra).merge(detected)
+    merged = Resource.create(extra).merge(detected)
+    return _HashOnceResource(merged.attributes, merged.schema_url)
+
+
+class _HashOnceResource(Resource):
+    """A resource that computes its hash once.
+
+    The OTLP span encoder groups every exported span by resource, and the SDK's
+    ``Resource.__hash__`` JSON-encodes all attributes on each call (about 4 µs per
+    span on 2 cores). A resource's attributes are immutable, so the hash is too.
+    """
+
+    _azora_hash: int | None = None
+
+    def __hash__(self) -> int:
+        cached = self._azora_hash
+        if cached is None:
+            cached = self._azora_hash = super().__hash__()
+        return cached
 
 
 def _exporter_classes(names: Sequence[str], signal: str) -> dict[str, Any]:
