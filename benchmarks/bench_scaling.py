@@ -179,7 +179,7 @@ def tables(result: dict[str, Any]) -> str:
     lines.append(
         "| bare FastAPI (absolute µs) | "
         + " | ".join(
-            f"{median([o[f'routes_{n}_bare'] for o in over.values()]):.0f}" for n in ROUTE_COUNTS
+            f"{median([o[f'routes_bare_{n}'] for o in over.values()]):.0f}" for n in ROUTE_COUNTS
         )
         + " | "
         + " | ".join(

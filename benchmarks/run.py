@@ -91,70 +91,72 @@ def main() -> None:
         "Versions: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()) + ".",
         "",
     ]
-    if "sdk" in parts:
-        print("== building blocks", flush=True)
-        results["sdk"] = bench_sdk.run(args.quick)
-        md += ["## Building blocks (µs per call, median)", "", "| what | µs |", "|---|---|"]
-        md += [f"| {k} | {v:.2f} |" for k, v in results["sdk"].items()]
-        md.append("")
-    if "http" in parts:
-        print("== per-request overhead over bare FastAPI", flush=True)
-        http = bench_http.run(args.quick)
-        results["http"] = http
-        md += [
-            "## Per-request CPU overhead over bare FastAPI (µs, median of paired batches)",
-            "",
-            "Ratios in brackets: this overhead / stock contrib OTel's, / "
-            "prometheus-fastapi-instrumentator's, same route, same run.",
-            "",
-            bench_http.table(http),
-            "",
-            "Series exposed in-process after the run (metric families, sample lines): "
-            + ", ".join(f"{k} {v[0]} / {v[1]}" for k, v in http["series"].items())
-            + ".",
-            "",
-            "Goals:",
-            "",
-            *_goals(http),
-            "",
-        ]
-    if "db" in parts:
-        print("== database (bench_db.py)", flush=True)
-        out = _db(args.quick)
-        results["db"] = out
-        md += ["## Per-query overhead (benchmarks/bench_db.py)", ""]
-        md += [out.strip() if out else "bench_db.py not present.", ""]
-    if "scaling" in parts:
-        print("== scaling", flush=True)
-        scaling = bench_scaling.run(args.quick)
-        results["scaling"] = scaling
-        md += [
-            "## Cost as the work grows",
-            "",
-            "Overhead (µs/request over bare, same routes) vs routes declared before the "
-            "measured one, and vs distinct label sets (requests cycling over K routes of a "
-            "1000-route app); then memory and series after 10,000 distinct paths.",
-            "",
-            bench_scaling.tables(scaling),
-            "",
-        ]
-    if "uvicorn" in parts:
-        print("== uvicorn throughput", flush=True)
-        uv = bench_uvicorn.run(args.quick)
-        results["uvicorn"] = uv
-        md += [
-            "## Through uvicorn (one worker, loopback, "
-            f"{uv['params']['connections']} keep-alive connections, "
-            f"{uv['params']['seconds']:.0f} s x {uv['params']['rounds']} rounds)",
-            "",
-            bench_uvicorn.table(uv),
-            "",
-        ]
-    md.append(f"Total benchmark time: {time.monotonic() - t0:.0f} s.")
-    with open(args.out + ".md", "w") as f:
-        f.write("\n".join(md) + "\n")
-    with open(args.out + ".json", "w") as f:
-        json.dump(results, f, indent=2)
+    try:
+        if "sdk" in parts:
+            print("== building blocks", flush=True)
+            results["sdk"] = bench_sdk.run(args.quick)
+            md += ["## Building blocks (µs per call, median)", "", "| what | µs |", "|---|---|"]
+            md += [f"| {k} | {v:.2f} |" for k, v in results["sdk"].items()]
+            md.append("")
+        if "http" in parts:
+            print("== per-request overhead over bare FastAPI", flush=True)
+            http = bench_http.run(args.quick)
+            results["http"] = http
+            md += [
+                "## Per-request CPU overhead over bare FastAPI (µs, median of paired batches)",
+                "",
+                "Ratios in brackets: this overhead / stock contrib OTel's, / "
+                "prometheus-fastapi-instrumentator's, same route, same run.",
+                "",
+                bench_http.table(http),
+                "",
+                "Series exposed in-process after the run (metric families, sample lines): "
+                + ", ".join(f"{k} {v[0]} / {v[1]}" for k, v in http["series"].items())
+                + ".",
+                "",
+                "Goals:",
+                "",
+                *_goals(http),
+                "",
+            ]
+        if "db" in parts:
+            print("== database (bench_db.py)", flush=True)
+            out = _db(args.quick)
+            results["db"] = out
+            md += ["## Per-query overhead (benchmarks/bench_db.py)", ""]
+            md += [out.strip() if out else "bench_db.py not present.", ""]
+        if "scaling" in parts:
+            print("== scaling", flush=True)
+            scaling = bench_scaling.run(args.quick)
+            results["scaling"] = scaling
+            md += [
+                "## Cost as the work grows",
+                "",
+                "Overhead (µs/request over bare, same routes) vs routes declared before the "
+                "measured one, and vs distinct label sets (requests cycling over K routes of a "
+                "1000-route app); then memory and series after 10,000 distinct paths.",
+                "",
+                bench_scaling.tables(scaling),
+                "",
+            ]
+        if "uvicorn" in parts:
+            print("== uvicorn throughput", flush=True)
+            uv = bench_uvicorn.run(args.quick)
+            results["uvicorn"] = uv
+            md += [
+                "## Through uvicorn (one worker, loopback, "
+                f"{uv['params']['connections']} keep-alive connections, "
+                f"{uv['params']['seconds']:.0f} s x {uv['params']['rounds']} rounds)",
+                "",
+                bench_uvicorn.table(uv),
+                "",
+            ]
+    finally:  # a failing part keeps what the others measured
+        md.append(f"Total benchmark time: {time.monotonic() - t0:.0f} s.")
+        with open(args.out + ".md", "w") as f:
+            f.write("\n".join(md) + "\n")
+        with open(args.out + ".json", "w") as f:
+            json.dump(results, f, indent=2)
     print("\n".join(md))
     print(f"wrote {args.out}.md and {args.out}.json", flush=True)
 
