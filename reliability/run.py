@@ -115,7 +115,7 @@ def hostile(work: Path, size: int) -> dict[str, Any]:
         "refused_by_server": refused,
         "counted": sum(after.values()) - sum(before.values()),
         "exact": sum(after.values()) - sum(before.values()) == len(requests) - refused,
-        "series": sorted("|".join(k) for k in after),
+        "series": sorted(" ".join(k) for k in after),
         "rss_before_kb": rss_before,
         "rss_after_kb": rss_after,
     }
