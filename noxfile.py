@@ -71,6 +71,13 @@ def demo(session: nox.Session) -> None:
 
 
 @nox.session(python="3.11", default=False)
+def reliability(session: nox.Session) -> None:
+    """Load, hostile input, pre-fork and collector-fault figures (reliability/results.md)."""
+    _install(session)
+    session.run("python", "reliability/run.py", *session.posargs)
+
+
+@nox.session(python="3.11", default=False)
 def bench(session: nox.Session) -> None:
     """Overhead benchmarks (benchmarks/); pass --quick for a short run."""
     _install(session, *nox.project.dependency_groups(PYPROJECT, "bench"))
