@@ -69,7 +69,7 @@ class QueryRecorder:
             if len(self._labels_with_status) < _MAX_CACHED_LABEL_SETS:
                 self._labels_with_status[skey] = with_status
         self._duration(duration_ms, labels)
-        self._queries(1, with_status)
+        self._queries(skey, with_status)
         self.total += 1
         if status != SUCCESS:
             self.errors += 1

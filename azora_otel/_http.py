@@ -119,7 +119,7 @@ class RequestRecorder:
             if len(self._labels) < _MAX_CACHED_LABEL_SETS:
                 self._labels[key] = labels
         self._duration(duration_ms, labels)
-        self._requests(1, labels)
+        self._requests(key, labels)
         error = failed or status >= 500
         self.total += 1
         if error:

@@ -8,9 +8,11 @@ suffix, because the names already end in ``_ms``.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 
-from opentelemetry.metrics import Counter, Histogram, Meter
+from opentelemetry.metrics import CallbackOptions, Counter, Histogram, Meter, Observation
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
 
 METER_NAME = "azora_otel"
@@ -41,19 +43,66 @@ DEFAULT_VIEWS: tuple[View, ...] = (
 """Views the distro's meter provider is built with; extend with ``[*DEFAULT_VIEWS, View(...)]``."""
 
 
+class ObservedCounts:
+    """Exact per-label-set event counts, exported through an ``ObservableCounter``.
+
+    ``http_requests_total`` and ``db_queries_total`` count one event per request or
+    query. Counting with a dict increment here and letting the SDK read the totals at
+    collection (an asynchronous counter, cumulative) costs well under a microsecond per
+    event, where a synchronous ``Counter.add`` costs about 7 µs: it hashes the
+    attributes, looks up the stream and aggregates on every call. The exported data is
+    the same cumulative monotonic sum, for every reader (Prometheus, OTLP, in-memory).
+    """
+
+    __slots__ = ("_attributes", "_counts", "_lock")
+
+    def __init__(self) -> None:
+        self._counts: dict[Hashable, int] = {}
+        self._attributes: dict[Hashable, dict[str, str]] = {}
+        self._lock = threading.Lock()
+
+    def add(self, key: Hashable, attributes: dict[str, str]) -> None:
+        """Count one event for the label set ``attributes`` (identified by ``key``)."""
+        with self._lock:
+            count = self._counts.get(key)
+            if count is None:
+                self._attributes[key] = attributes
+                self._counts[key] = 1
+            else:
+                self._counts[key] = count + 1
+
+    def observe(self, _options: CallbackOptions) -> Iterable[Observation]:
+        with self._lock:
+            totals = list(self._counts.items())
+        return [Observation(count, self._attributes[key]) for key, count in totals]
+
+
 @dataclass(frozen=True)
 class Instruments:
-    """The synchronous instruments, created once per meter provider."""
+    """The instruments, created once per meter provider."""
 
     request_duration: Histogram
-    requests: Counter
+    requests: ObservedCounts
     slow_requests: Counter
     query_duration: Histogram
-    queries: Counter
+    queries: ObservedCounts
     slow_queries: Counter
 
     @classmethod
     def create(cls, meter: Meter) -> Instruments:
+        requests, queries = ObservedCounts(), ObservedCounts()
+        meter.create_observable_counter(
+            HTTP_REQUESTS,
+            callbacks=[requests.observe],
+            unit="1",
+            description="HTTP requests served.",
+        )
+        meter.create_observable_counter(
+            DB_QUERIES,
+            callbacks=[queries.observe],
+            unit="1",
+            description="Database queries, by status (success, error).",
+        )
         return cls(
             request_duration=meter.create_histogram(
                 HTTP_REQUEST_DURATION,
@@ -61,9 +110,7 @@ class Instruments:
                 description="HTTP request duration, by method, route template and status code.",
                 explicit_bucket_boundaries_advisory=list(HTTP_DURATION_BUCKETS_MS),
             ),
-            requests=meter.create_counter(
-                HTTP_REQUESTS, unit="1", description="HTTP requests served."
-            ),
+            requests=requests,
             slow_requests=meter.create_counter(
                 SLOW_REQUESTS,
                 unit="1",
@@ -75,9 +122,7 @@ class Instruments:
                 description="Database query duration, by operation and model (table).",
                 explicit_bucket_boundaries_advisory=list(DB_DURATION_BUCKETS_MS),
             ),
-            queries=meter.create_counter(
-                DB_QUERIES, unit="1", description="Database queries, by status (success, error)."
-            ),
+            queries=queries,
             slow_queries=meter.create_counter(
                 SLOW_QUERIES,
                 unit="1",
