@@ -22,9 +22,25 @@ OWN_INSTRUMENTATIONS = frozenset({"fastapi", "sqlalchemy"})
 """Entry-point names the distro handles itself instead of loading the contrib instrumentor."""
 
 
+class _OtherConfiguratorSkipped(logging.Filter):
+    """Drops the loader's warning that another configurator (opentelemetry-distro's) was
+    not loaded because ours was selected: that is the point of selecting ours."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not (
+            isinstance(record.msg, str)
+            and record.msg.startswith("Configuration of %s not loaded")
+            and "azora" in args
+        )
+
+
 class AzoraDistro(BaseDistro):  # type: ignore[misc]
     def _configure(self, **kwargs: Any) -> None:
-        """Nothing to default: the configurator reads the environment itself."""
+        """The configurator reads the environment itself; only quiet the loader."""
+        loader = logging.getLogger("opentelemetry.instrumentation.auto_instrumentation._load")
+        if not any(isinstance(f, _OtherConfiguratorSkipped) for f in loader.filters):
+            loader.addFilter(_OtherConfiguratorSkipped())
 
     def load_instrumentor(self, entry_point: Any, **kwargs: Any) -> None:
         if entry_point.name in OWN_INSTRUMENTATIONS:

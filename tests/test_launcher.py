@@ -80,6 +80,8 @@ def test_boots_our_distro_even_with_opentelemetry_distro_installed() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "booted 150.0"
     assert "event=started" in result.stderr
+    # selecting our configurator over opentelemetry-distro's is intended: no warning about it
+    assert "Configuration of" not in result.stderr
 
 
 def test_bad_values_are_reported_and_the_command_still_runs() -> None:
