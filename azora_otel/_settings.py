@@ -111,21 +111,23 @@ class Settings:
         problems: list[str] = []
         defaults = cls()
 
-        def number(name: str, default: float, *, upper: float | None = None) -> float:
+        def number(
+            name: str,
+            default: float,
+            *,
+            upper: float = math.inf,
+            zero_ok: bool = False,
+            expected: str = "a positive number of milliseconds",
+        ) -> float:
             raw = environ.get(name)
             if raw is None:
                 return default
-            expected = (
-                f"a number between 0 and {upper:g}"
-                if upper is not None
-                else "a positive number of milliseconds"
-            )
             try:
                 value = float(raw.strip())
             except ValueError:
                 value = math.nan
-            ok = math.isfinite(value) and (0 <= value <= upper if upper is not None else value > 0)
-            if not ok:
+            low_ok = value >= 0 if zero_ok else value > 0
+            if not (math.isfinite(value) and low_ok and value <= upper):
                 problems.append(_problem(name, raw, expected, default))
                 return default
             return value
@@ -167,26 +169,6 @@ class Settings:
                 return default
             return word
 
-        def interval(name: str, default: float) -> float:
-            raw = environ.get(name)
-            if raw is None:
-                return default
-            try:
-                value = float(raw.strip())
-            except ValueError:
-                value = math.nan
-            if not (math.isfinite(value) and 0 < value <= _MAX_EXPORT_INTERVAL_MS):
-                problems.append(
-                    _problem(
-                        name,
-                        raw,
-                        f"a positive number of milliseconds up to {_MAX_EXPORT_INTERVAL_MS:.0f}",
-                        f"{default:.0f}",
-                    )
-                )
-                return default
-            return value
-
         metrics_path = _metrics_path(environ.get(AZORA_METRICS_PATH), defaults, problems)
         metrics_port = integer(AZORA_METRICS_PORT, None, 1, 65535)
         if metrics_port is not None:
@@ -195,7 +177,13 @@ class Settings:
         return cls(
             api_latency_ms=number(PERF_API_LATENCY_MS, defaults.api_latency_ms),
             db_query_ms=number(PERF_DB_QUERY_MS, defaults.db_query_ms),
-            error_rate=number(PERF_ERROR_RATE, defaults.error_rate, upper=1.0),
+            error_rate=number(
+                PERF_ERROR_RATE,
+                defaults.error_rate,
+                upper=1.0,
+                zero_ok=True,
+                expected="a number between 0 and 1",
+            ),
             service_name=_service_name(environ),
             metrics_path=metrics_path,
             metrics_port=metrics_port,
@@ -206,8 +194,11 @@ class Settings:
             sdk_disabled=boolean(OTEL_SDK_DISABLED, False),
             traces_exporters=_traces_exporters(environ, problems),
             metrics_exporters=_metrics_exporters(environ, problems),
-            metric_export_interval_ms=interval(
-                OTEL_METRIC_EXPORT_INTERVAL, defaults.metric_export_interval_ms
+            metric_export_interval_ms=number(
+                OTEL_METRIC_EXPORT_INTERVAL,
+                defaults.metric_export_interval_ms,
+                upper=_MAX_EXPORT_INTERVAL_MS,
+                expected=f"a positive number of milliseconds up to {_MAX_EXPORT_INTERVAL_MS:.0f}",
             ),
             disabled_instrumentations=frozenset(
                 part.strip()
