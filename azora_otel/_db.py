@@ -11,6 +11,7 @@ import functools
 import inspect
 import logging
 import math
+import threading
 from collections.abc import Callable
 from time import perf_counter
 from types import TracebackType
@@ -38,15 +39,29 @@ class QueryRecorder:
 
     def __init__(self, instruments: Instruments, threshold_ms: float) -> None:
         self._duration = instruments.query_duration.record
+        self._counts = instruments.queries
         self._queries = instruments.queries.add
         self._slow = instruments.slow_queries.add
         self.threshold_ms = threshold_ms
         self.histogram = BucketCounts(DB_DURATION_BUCKETS_MS)
-        self.total = 0
-        self.errors = 0
         self.slow = 0
+        # Queries run on many threads (sync routes use a thread pool): the stats-only
+        # fields below are updated under this lock; the counts themselves are exact
+        # in ``instruments.queries``.
+        self._stats_lock = threading.Lock()
         self._labels: dict[tuple[str, str], dict[str, str]] = {}
         self._labels_with_status: dict[tuple[str, str, str], dict[str, str]] = {}
+
+    @property
+    def total(self) -> int:
+        """Queries recorded so far."""
+        return sum(self._counts.totals().values())
+
+    @property
+    def errors(self) -> int:
+        """Queries recorded with a status other than ``success``."""
+        totals = cast("dict[tuple[str, str, str], int]", self._counts.totals())
+        return sum(n for (_, _, status), n in totals.items() if status != SUCCESS)
 
     def record(
         self,
@@ -70,12 +85,12 @@ class QueryRecorder:
                 self._labels_with_status[skey] = with_status
         self._duration(duration_ms, labels)
         self._queries(skey, with_status)
-        self.total += 1
-        if status != SUCCESS:
-            self.errors += 1
-        self.histogram.observe(duration_ms)
-        if duration_ms > self.threshold_ms:
-            self.slow += 1
+        slow = duration_ms > self.threshold_ms
+        with self._stats_lock:
+            self.histogram.observe(duration_ms)
+            if slow:
+                self.slow += 1
+        if slow:
             self._slow(1, labels)
             fields: dict[str, object] = {
                 "operation": operation,

@@ -71,6 +71,11 @@ class ObservedCounts:
             else:
                 self._counts[key] = count + 1
 
+    def totals(self) -> dict[Hashable, int]:
+        """A snapshot of the counts, by key."""
+        with self._lock:
+            return dict(self._counts)
+
     def observe(self, _options: CallbackOptions) -> Iterable[Observation]:
         with self._lock:
             totals = list(self._counts.items())
