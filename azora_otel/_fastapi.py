@@ -19,7 +19,7 @@ from typing import Any
 
 from azora_otel import _state
 from azora_otel._exposition import ExactNamePrometheusReader
-from azora_otel._http import ASGIApp, MetricsMiddleware, RequestRecorder
+from azora_otel._http import ASGIApp, MetricsMiddleware, RequestRecorder, mounts_of
 from azora_otel._telemetry import Telemetry
 
 _log = logging.getLogger("azora_otel")
@@ -73,7 +73,9 @@ def _wrap_stack(app: Any, stack: ASGIApp) -> ASGIApp:
             current.flush()
 
     def wrap(inner: ASGIApp) -> ASGIApp:
-        return MetricsMiddleware(inner, recorder, exposition, metrics_path, on_shutdown=flush)
+        return MetricsMiddleware(
+            inner, recorder, exposition, metrics_path, on_shutdown=flush, mounts=mounts_of(app)
+        )
 
     # Starlette's stack starts with ServerErrorMiddleware. Going just inside it keeps the
     # stack's outer type (the contrib instrumentor on old FastAPI insists on it) and still

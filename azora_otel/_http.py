@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from bisect import bisect_left
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from time import perf_counter
 from typing import Any
 
@@ -42,13 +43,46 @@ _CLIENT_CLOSED = 499
 _MAX_CACHED_LABEL_SETS = 10_000
 
 
-def route_template(scope: Scope) -> str:
-    """The template of the route that handled ``scope``, or :data:`UNMATCHED_ROUTE`."""
+Mounts = Sequence[tuple["re.Pattern[str]", str]]
+"""``(regex, template)`` of an application's mounted sub-applications (``app.mount``)."""
+
+_TIMED = "azora_otel.timed"
+"""Scope key set by the outermost middleware: a mounted FastAPI sub-application has its
+own middleware, which must not count the same request a second time."""
+
+
+def route_template(scope: Scope, root_path: str = "", mounts: Mounts = ()) -> str:
+    """The template of the route that handled ``scope``, or :data:`UNMATCHED_ROUTE`.
+
+    ``root_path`` is the scope's root path before routing: when a mount matched, the
+    router appended the mount's prefix to it, and the mount's template (``/v2``,
+    ``/tenants/{tenant}``) is put in front of the inner route's.
+    """
     route = scope.get("route")
     if route is None:
         return UNMATCHED_ROUTE
     template = getattr(route, "path_format", None) or getattr(route, "path", None)
-    return template if isinstance(template, str) and template else UNMATCHED_ROUTE
+    if not isinstance(template, str) or not template:
+        return UNMATCHED_ROUTE
+    routed_root = scope.get("root_path", "")
+    if mounts and routed_root != root_path and isinstance(routed_root, str):
+        prefix = routed_root[len(root_path) :]
+        for regex, mount_template in mounts:
+            if regex.fullmatch(prefix):
+                return mount_template + template
+    return template
+
+
+def mounts_of(app: Any) -> list[tuple[re.Pattern[str], str]]:
+    """The mounted sub-applications of a Starlette/FastAPI ``app``, as :data:`Mounts`."""
+    from starlette.routing import Mount, compile_path  # noqa: PLC0415
+
+    found = []
+    for route in getattr(app, "routes", ()):
+        if isinstance(route, Mount) and route.path:
+            regex, template, _ = compile_path(route.path)
+            found.append((regex, template))
+    return found
 
 
 def normalize_method(method: object) -> str:
@@ -153,13 +187,16 @@ class MetricsMiddleware:
         recorder: Callable[[], RequestRecorder | None],
         exposition: Callable[[], ExactNamePrometheusReader | None],
         metrics_path: str | None,
+        *,
         on_shutdown: Callable[[], None] | None = None,
+        mounts: Mounts = (),
     ) -> None:
         self.app = app
         self._recorder = recorder
         self._exposition = exposition
         self._metrics_path = metrics_path
         self._on_shutdown = on_shutdown
+        self._mounts = mounts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -168,11 +205,16 @@ class MetricsMiddleware:
             else:
                 await self.app(scope, receive, send)
             return
+        if _TIMED in scope:  # an outer application's middleware is timing this request
+            await self.app(scope, receive, send)
+            return
         if self._metrics_path is not None and scope.get("path") == self._metrics_path:
             reader = self._exposition()
             if reader is not None and scope.get("method") in ("GET", "HEAD"):
                 await _serve_exposition(reader, scope, send)
                 return
+        scope[_TIMED] = True
+        root_path = scope.get("root_path", "")
         status = 0
 
         async def send_recording_status(message: Message) -> None:
@@ -199,7 +241,7 @@ class MetricsMiddleware:
                 if recorder is not None:
                     recorder.record(
                         normalize_method(scope.get("method")),
-                        route_template(scope),
+                        route_template(scope, root_path, self._mounts),
                         status or 500,
                         duration_ms,
                         failed,
