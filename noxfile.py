@@ -60,7 +60,9 @@ def fastapi_compat(session: nox.Session) -> None:
     """The HTTP tests on the oldest supported FastAPI (0.110: no native telemetry)."""
     _install(session, "fastapi==0.110.*")
     session.run("python", "-c", "import fastapi; print('FastAPI', fastapi.__version__)")
-    session.run("pytest", "tests/test_http_metrics.py", "tests/test_http_mounts.py", *session.posargs)
+    session.run(
+        "pytest", "tests/test_http_metrics.py", "tests/test_http_mounts.py", *session.posargs
+    )
 
 
 @nox.session(python="3.11", default=False)
