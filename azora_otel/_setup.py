@@ -35,7 +35,16 @@ def configure(
     are reported on the ``azora_otel`` logger and replaced by their defaults.
     ``auto_instrument`` also instruments every FastAPI app created from now on (what
     ``azora-otel-instrument`` does); otherwise call :func:`instrument_app`.
+
+    A second call returns the distro the first one built (the OpenTelemetry globals can
+    be set only once per process); call :func:`shutdown` first to rebuild it.
     """
+    existing = _state.current()
+    if existing is not None:
+        _log.debug("azora-otel is already configured in this process")
+        if auto_instrument:
+            _install_hooks(existing.settings)
+        return existing
     if settings is None:
         settings = Settings.from_env(os.environ if environ is None else environ)
     install_handler(settings.log_format)
@@ -57,12 +66,17 @@ def configure(
     _state.install(telemetry)
     if settings.metrics_port is not None and telemetry.prometheus is not None:
         start_metrics_server(telemetry, settings.metrics_host, settings.metrics_port)
-    if auto_instrument and "fastapi" not in settings.disabled_instrumentations:
-        install_hooks()
-    if auto_instrument and "sqlalchemy" not in settings.disabled_instrumentations:
-        _install_sqlalchemy_hooks()
+    if auto_instrument:
+        _install_hooks(settings)
     _log.info("azora-otel %s started", __version__, extra={"azora": _banner(settings)})
     return telemetry
+
+
+def _install_hooks(settings: Settings) -> None:
+    if "fastapi" not in settings.disabled_instrumentations:
+        install_hooks()
+    if "sqlalchemy" not in settings.disabled_instrumentations:
+        _install_sqlalchemy_hooks()
 
 
 def _install_sqlalchemy_hooks() -> None:

@@ -37,6 +37,11 @@ def install(telemetry: Telemetry) -> None:
             _fork_hook_installed = True
 
 
+def current() -> Telemetry | None:
+    """The process-wide distro as it is, without rebuilding it after a fork."""
+    return _current
+
+
 def get() -> Telemetry | None:
     """The process-wide distro, rebuilt first if this is a forked child."""
     current = _current

@@ -103,8 +103,6 @@ def capture(
         readers=[reader, ExactNamePrometheusReader()],
         tracer_provider=tracer_provider,
     )
-    if not tracing:
-        telemetry.tracer_provider = None
     try:
         yield Capture(telemetry=telemetry, reader=reader, spans_exporter=exporter)
     finally:

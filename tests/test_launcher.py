@@ -119,3 +119,18 @@ def test_prepare_environment_puts_sitecustomize_first_and_keeps_the_users_path(
     assert env["OTEL_PYTHON_CONFIGURATOR"] == "azora"
     prepare_environment(env, str(tmp_path))  # idempotent
     assert env["PYTHONPATH"].split(os.pathsep) == parts
+
+
+def test_configure_twice_returns_the_first_distro() -> None:
+    code = (
+        "import azora_otel\n"
+        "first = azora_otel.configure(environ={'PERF_API_LATENCY_MS': '120'})\n"
+        "second = azora_otel.configure(environ={'PERF_API_LATENCY_MS': '999'})\n"
+        "print(first is second, second.settings.api_latency_ms)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "True 120.0"
+    assert "Overriding" not in result.stderr  # the OpenTelemetry globals were set once
