@@ -330,3 +330,17 @@ def test_app_instrumented_after_it_served_traffic(cap: Capture) -> None:
     azora_otel.instrument_app(app, cap.telemetry)
     run_requests(app, [("GET", "/orders/1")])
     assert cap.value("http_requests_total") == 1
+
+
+def test_operation_spans_can_be_turned_on() -> None:
+    from azora_otel._fastapi import NATIVE_TELEMETRY
+
+    with capture({"AZORA_FASTAPI_OPERATION_SPANS": "true"}) as cap:
+        app = azora_otel.instrument_app(make_app(), cap.telemetry)
+        run_requests(app, [("GET", "/orders/1")])
+        names = [s.name for s in cap.spans()]
+    assert "GET /orders/{order_id}" in names
+    if NATIVE_TELEMETRY:  # FastAPI's own operation spans (dependencies, endpoint, ...)
+        assert len(names) > 1
+    else:  # older FastAPI has none to turn on: still one span
+        assert len(names) == 1

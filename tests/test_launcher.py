@@ -134,3 +134,16 @@ def test_configure_twice_returns_the_first_distro() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "True 120.0"
     assert "Overriding" not in result.stderr  # the OpenTelemetry globals were set once
+
+
+def test_disabled_fastapi_instrumentation_is_respected() -> None:
+    code = (
+        "from fastapi import FastAPI; import azora_otel._fastapi as f;"
+        "print(getattr(FastAPI, f._PATCHED, False))"
+    )
+    enabled = run(sys.executable, "-c", code)
+    disabled = run(
+        sys.executable, "-c", code, env={"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "fastapi"}
+    )
+    assert enabled.stdout.strip().splitlines()[-1] == "True"
+    assert disabled.stdout.strip().splitlines()[-1] == "False"
