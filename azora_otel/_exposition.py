@@ -10,6 +10,7 @@ abbreviation without their unit.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
 from typing import Any
 
@@ -41,6 +42,9 @@ class ExactNamePrometheusReader(PrometheusMetricReader):
     """A Prometheus reader whose exposition keeps the instruments' names as they are."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        # The exporter's collector queues each collection's data and drains the queue
+        # while rendering: two scrapes at once could each render the other's data too.
+        self._render_lock = threading.Lock()
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
         super().__init__(disable_target_info=True, scope_info_enabled=False, registry=self.registry)
 
@@ -53,7 +57,8 @@ class ExactNamePrometheusReader(PrometheusMetricReader):
 
     def render(self, accept: str | None = None) -> tuple[bytes, str]:
         """The exposition and its content type (OpenMetrics when ``accept`` asks for it)."""
-        if accept is None:
-            return generate_latest(self.registry), "text/plain; version=0.0.4; charset=utf-8"
-        encoder, content_type = choose_encoder(accept)
-        return encoder(self.registry), content_type
+        with self._render_lock:
+            if accept is None:
+                return generate_latest(self.registry), "text/plain; version=0.0.4; charset=utf-8"
+            encoder, content_type = choose_encoder(accept)
+            return encoder(self.registry), content_type
