@@ -20,9 +20,8 @@ import random
 import socket
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -164,33 +163,6 @@ def fork(work: Path, size: int) -> list[dict[str, Any]]:
 # -- exporter faults --------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def black_hole(port: int) -> Iterator[list[socket.socket]]:
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind((harness.HOST, port))
-    listener.listen(64)
-    listener.settimeout(0.2)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set() and len(held) < 1000:
-            with contextlib.suppress(OSError):
-                held.append(listener.accept()[0])
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield held
-    finally:
-        stop.set()
-        thread.join(5)
-        for conn in held:
-            conn.close()
-        listener.close()
-
-
 def drive(port: int, seconds: float, latencies: list[float], rss: Callable[[], None]) -> int:
     """Closed-loop traffic (4 connections, batches of 200) for ``seconds``."""
     sent = 0
@@ -230,7 +202,7 @@ def fault(work: Path, kind: str, seconds: float) -> dict[str, Any]:
             collector.process.stop(sig=9)
             collector = None
         if kind == "black-hole":
-            hole = black_hole(ports.otlp_http)
+            hole = harness.black_hole(ports.otlp_http)
         with hole as held:
             sent += drive(port, seconds, latencies, sample)
             held_connections = len(held)

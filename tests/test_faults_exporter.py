@@ -10,12 +10,8 @@ by ``reliability/run.py`` (a benchmark, not a timed test).
 
 from __future__ import annotations
 
-import contextlib
-import socket
 import sys
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,37 +24,6 @@ stack = harness.stack
 
 BATCH = 200
 EXPORT_FAILURE_MARKERS = ("Failed to export", "Transient error", "Queue full", "Exception while")
-
-
-@contextlib.contextmanager
-def black_hole(port: int) -> Iterator[list[socket.socket]]:
-    """A TCP listener on ``port`` that accepts every connection and never answers."""
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.bind((harness.HOST, port))
-    listener.listen(64)
-    listener.settimeout(0.2)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set() and len(held) < 1000:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                continue
-            held.append(conn)
-
-    thread = threading.Thread(target=accept, name="black-hole", daemon=True)
-    thread.start()
-    try:
-        yield held
-    finally:
-        stop.set()
-        thread.join(5)
-        for conn in held:
-            conn.close()
-        listener.close()
 
 
 def fault_env(ports: stack.CollectorPorts) -> dict[str, str]:
@@ -162,7 +127,7 @@ def test_collector_killed_mid_run_recovers_without_restart(tmp_path: Path) -> No
 def test_black_holed_collector_does_not_wedge_the_exporter(tmp_path: Path) -> None:
     ports = stack.CollectorPorts.pick()
     port = stack.free_port()
-    with black_hole(ports.otlp_http) as held:
+    with harness.black_hole(ports.otlp_http) as held:
         service = harness.start_service(
             tmp_path, harness.uvicorn_command(port), port, fault_env(ports), name="fault-hole"
         )

@@ -13,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 import sys
+import threading
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -324,3 +326,31 @@ def otlp_env(collector_ports: stack.CollectorPorts, interval_ms: int = 1000) -> 
         "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://{HOST}:{collector_ports.otlp_http}",
         "OTEL_METRIC_EXPORT_INTERVAL": str(interval_ms),
     }
+
+
+@contextlib.contextmanager
+def black_hole(port: int) -> Iterator[list[socket.socket]]:
+    """A TCP listener on ``port`` that accepts every connection and never answers."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((HOST, port))
+    listener.listen(64)
+    listener.settimeout(0.2)
+    held: list[socket.socket] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set() and len(held) < 1000:
+            with contextlib.suppress(OSError):
+                held.append(listener.accept()[0])
+
+    thread = threading.Thread(target=accept, name="black-hole", daemon=True)
+    thread.start()
+    try:
+        yield held
+    finally:
+        stop.set()
+        thread.join(5)
+        for conn in held:
+            conn.close()
+        listener.close()
