@@ -17,7 +17,7 @@ from time import perf_counter
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from azora_otel._http import BucketCounts
+from azora_otel._histogram import BucketCounts
 from azora_otel._instruments import DB_DURATION_BUCKETS_MS, Instruments
 from azora_otel._logs import emit, trace_ids
 from azora_otel._sql import normalize_model, normalize_operation, truncate

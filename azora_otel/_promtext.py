@@ -12,6 +12,8 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+from azora_otel import _histogram
+
 _NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
 _SAMPLE = re.compile(rf"^({_NAME})(?:\{{(.*)\}})?\s+(\S+)(?:\s+\S+)?\s*$")
 _LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*,?')
@@ -67,34 +69,16 @@ def bucket_counts(samples: Iterable[Sample], histogram: str) -> list[tuple[float
 def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float | None:
     """The ``q`` quantile of cumulative ``(le, count)`` buckets, as PromQL computes it.
 
-    Linear interpolation inside the bucket holding rank ``q * total``; the lowest
-    bucket starts at 0 (when its bound is positive); a rank in the ``+Inf`` bucket
-    gives the highest finite bound. ``None`` when there are no observations or no
-    ``+Inf`` bucket.
+    ``None`` when there are no observations or no ``+Inf`` bucket. Counts that go
+    down from one bucket to the next are raised to the previous one, as Prometheus
+    does.
     """
-    if not 0 <= q <= 1:
-        raise ValueError(f"quantile must be in [0, 1], got {q}")
     ordered = sorted(buckets)
     if len(ordered) < 2 or not math.isinf(ordered[-1][0]):
         return None
-    # Counts must be monotonic; fix small inconsistencies as Prometheus does.
-    fixed: list[tuple[float, float]] = []
-    for le, count in ordered:
-        fixed.append((le, max(count, fixed[-1][1]) if fixed else count))
-    total = fixed[-1][1]
-    if total <= 0:
-        return None
-    rank = q * total
-    index = next(i for i, (_, count) in enumerate(fixed) if count >= rank)
-    if index == len(fixed) - 1:
-        return fixed[-2][0]
-    upper, count = fixed[index]
-    if index == 0:
-        if upper <= 0:
-            return upper
-        lower, below = 0.0, 0.0
-    else:
-        lower, below = fixed[index - 1]
-    if count == below:
-        return upper
-    return lower + (upper - lower) * (rank - below) / (count - below)
+    counts: list[float] = []
+    cumulative = 0.0
+    for _, count in ordered:
+        counts.append(max(count - cumulative, 0.0))
+        cumulative = max(count, cumulative)
+    return _histogram.histogram_quantile(q, [le for le, _ in ordered[:-1]], counts)
