@@ -8,6 +8,9 @@ body or in type hints is still a cycle in the design).
 from __future__ import annotations
 
 import ast
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "azora_otel"
@@ -119,3 +122,14 @@ def test_no_import_cycle():
 def test_the_cycle_finder_finds_cycles():
     graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
     assert _cycles(graph) == [["a", "b", "c"]]
+
+
+def test_importing_the_package_loads_no_tool_module():
+    code = "import sys, json, azora_otel; print(json.dumps(sorted(sys.modules)))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    loaded = json.loads(done.stdout)
+    assert "azora_otel._setup" in loaded  # the check sees the package's own modules
+    assert [m for m in loaded if _is_tool(m)] == []
+    assert "tomllib" not in loaded  # budgets files are the tools' business

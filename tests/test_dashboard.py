@@ -12,7 +12,7 @@ import yaml
 from stack import http_get, run_prometheus, wait_for
 from test_budget import SERVICES, exposition, serve
 
-from azora_otel._targets import DEFAULT_TARGETS
+from azora_otel._ops.targets import DEFAULT_TARGETS
 
 REPO = Path(__file__).resolve().parents[1]
 DASHBOARD = REPO / "dashboards" / "performance-dashboard.json"

@@ -3,11 +3,14 @@
 Two sources:
 
 * ``--prometheus URL``: PromQL over ``--window`` (default 5m), per service
-  (``job``), optionally one ``--job``. Same expressions as the recording rules.
-* ``--metrics-url URL``: one process's ``/metrics`` page. Quantiles come from its
-  histogram buckets (cumulative since the process started), the error ratio from
-  ``http_requests_total``. Names with the OpenTelemetry unit suffix
-  (``http_request_duration_ms_milliseconds_*``) are accepted too.
+  (``job``), optionally one ``--job``. The expressions of the recording rules
+  (``promql``), with the window and the job put in.
+* ``--metrics-url URL``: one process's ``/metrics`` page, read with
+  ``prometheus_client``'s parser. Quantiles come from its histogram buckets
+  (cumulative since the process started) through the runtime's estimator
+  (``azora_otel._histogram``, the one behind ``get_performance_stats()``), the
+  error ratio from ``http_requests_total``. Names with the OpenTelemetry unit
+  suffix (``http_request_duration_ms_milliseconds_*``) are accepted too.
 
 Exit status: 0 all within budget, 1 a budget is broken (a verdict at or above
 ``--fail-on``: ``critical`` by default, or ``warning``; ``NO DATA`` breaks it only
@@ -23,15 +26,27 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from azora_otel._promtext import bucket_counts, histogram_quantile, parse_samples
-from azora_otel._targets import Budget, Targets, load_targets
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
-HTTP_HISTOGRAM = "http_request_duration_ms"
-DB_HISTOGRAM = "db_query_duration_ms"
-REQUESTS = "http_requests_total"
+from azora_otel import _histogram
+from azora_otel._instruments import HTTP_REQUESTS
+from azora_otel._ops.budgets_file import load_targets
+from azora_otel._ops.promql import (
+    API_HISTOGRAM,
+    DB_HISTOGRAM,
+    duration_seconds,
+    error_ratio_expr,
+    job_is,
+    quantile_expr,
+)
+from azora_otel._ops.targets import Budget, Targets
+
+OTEL_UNIT_SUFFIX = "_milliseconds"
+"""What OpenTelemetry's Prometheus naming appends to a histogram with unit ``ms``."""
 VERDICTS = ("OK", "WARN", "CRIT")
 NO_DATA = "NO DATA"
 TIMEOUT_S = 10.0
@@ -105,23 +120,13 @@ def prometheus_readings(
     get: Callable[[str], str] = _http_get,
 ) -> list[Reading]:
     """Readings per job from a Prometheus server."""
-    job_matcher = [f"job={json.dumps(job)}"] if job else []
-    selector = "{" + ",".join(job_matcher) + "}" if job else ""
-    err_selector = "{" + ",".join(['status_code=~"5.."', *job_matcher]) + "}"
+    matchers = [job_is(job)] if job else []
     values: list[tuple[str, Budget, dict[str, float]]] = []
-    for group, histogram, rows in (
-        ("API latency", HTTP_HISTOGRAM, targets.api_latency),
-        ("DB query", DB_HISTOGRAM, targets.db_query),
-    ):
+    for group, histogram, rows in _histograms(targets):
         for row in rows:
-            expr = (
-                f"histogram_quantile({row.quantile}, sum by (job, le) "
-                f"(rate({histogram}_bucket{selector}[{window}])))"
-            )
+            expr = quantile_expr(row.quantile, histogram, window, matchers)
             values.append((group, row, _promql(base_url, expr, get)))
-    total = f"sum by (job) (rate({REQUESTS}{selector}[{window}]))"
-    errors = f"sum by (job) (rate({REQUESTS}{err_selector}[{window}]))"
-    ratio = f"({errors} or 0 * {total}) / {total}"
+    ratio = error_ratio_expr(window, matchers)
     values.append(("Error rate", targets.error_rate, _promql(base_url, ratio, get)))
     jobs = sorted({j for *_, by_job in values for j in by_job} | ({job} if job else set()))
     return [
@@ -131,26 +136,62 @@ def prometheus_readings(
     ]
 
 
+def _histograms(targets: Targets) -> tuple[tuple[str, str, tuple[Budget, ...]], ...]:
+    return (
+        ("API latency", API_HISTOGRAM, targets.api_latency),
+        ("DB query", DB_HISTOGRAM, targets.db_query),
+    )
+
+
 # -------------------------------------------------------------------- /metrics
+
+
+def parse_samples(text: str) -> list[Sample]:
+    """Every sample of a Prometheus text exposition."""
+    return [s for family in text_string_to_metric_families(text) for s in family.samples]
+
+
+def bucket_counts(samples: Iterable[Sample], histogram: str) -> list[tuple[float, float]]:
+    """``(le, cumulative count)`` of ``histogram``, summed over all other labels, sorted by le."""
+    by_le: dict[float, float] = {}
+    for sample in samples:
+        if sample.name == f"{histogram}_bucket" and "le" in sample.labels:
+            le = float(sample.labels["le"])
+            by_le[le] = by_le.get(le, 0.0) + sample.value
+    return sorted(by_le.items())
+
+
+def histogram_quantile(q: float, buckets: Sequence[tuple[float, float]]) -> float | None:
+    """The ``q`` quantile of cumulative ``(le, count)`` buckets, as PromQL computes it.
+
+    ``None`` without observations or without a ``+Inf`` bucket. A count lower than
+    the bucket below it is raised to it, as Prometheus does.
+    """
+    ordered = sorted(buckets)
+    if len(ordered) < 2 or not math.isinf(ordered[-1][0]):
+        return None
+    per_bucket: list[float] = []
+    cumulative = 0.0
+    for _, count in ordered:
+        per_bucket.append(max(count - cumulative, 0.0))
+        cumulative = max(count, cumulative)
+    return _histogram.histogram_quantile(q, [le for le, _ in ordered[:-1]], per_bucket)
 
 
 def metrics_readings(text: str, targets: Targets, job: str = "(metrics-url)") -> list[Reading]:
     """Readings from one text exposition (counts since the process started)."""
-    samples = list(parse_samples(text))
+    samples = parse_samples(text)
     readings: list[Reading] = []
-    for group, histogram, rows in (
-        ("API latency", HTTP_HISTOGRAM, targets.api_latency),
-        ("DB query", DB_HISTOGRAM, targets.db_query),
-    ):
+    for group, histogram, rows in _histograms(targets):
         buckets = bucket_counts(samples, histogram) or bucket_counts(
-            samples, f"{histogram}_milliseconds"
+            samples, histogram + OTEL_UNIT_SUFFIX
         )
         readings += [
             Reading(job, group, row, histogram_quantile(row.quantile, buckets)) for row in rows
         ]
     total = errors = 0.0
     for sample in samples:
-        if sample.name == REQUESTS:
+        if sample.name == HTTP_REQUESTS:
             total += sample.value
             if sample.labels.get("status_code", "").startswith("5"):
                 errors += sample.value
@@ -224,8 +265,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _window(text: str) -> str:
-    if len(text) < 2 or text[-1] not in "smhdw" or not text[:-1].isdigit():
-        raise argparse.ArgumentTypeError(f"expected a duration like 5m or 1h, got {text!r}")
+    try:
+        duration_seconds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     return text
 
 
