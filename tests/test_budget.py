@@ -10,7 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from stack import free_port, run_prometheus, wait_for
 
-from azora_otel._ops.budget import (
+from azora_otel._ops.cli import main
+from azora_otel._ops.readings import (
     bucket_counts,
     histogram_quantile,
     metrics_readings,
@@ -18,7 +19,6 @@ from azora_otel._ops.budget import (
     prometheus_readings,
     verdict,
 )
-from azora_otel._ops.cli import main
 from azora_otel._ops.targets import DEFAULT_TARGETS, Budget
 
 INF = float("inf")
