@@ -31,6 +31,7 @@ from azora_otel._ops.promql import (
     API_HISTOGRAM,
     DB_HISTOGRAM,
     num,
+    quantile_expr,
     quantile_rule,
     ratio_rule,
 )
@@ -52,6 +53,9 @@ class Query:
 
     expr: str
     legend: str
+    exemplar: bool = False
+    """Also ask Prometheus for the exemplars of the series the query selects (Grafana's
+    ``exemplar`` target field): dots on the graph, each a measurement with its trace id."""
 
 
 @dataclass(frozen=True)
@@ -72,10 +76,19 @@ class Panel:
 
 
 def _percentiles(histogram: str, rows: Sequence[Budget]) -> tuple[Query, ...]:
+    # The recording rules' expressions, not their series: exemplars live on the raw
+    # ``_bucket`` series only, and the same 5m window keeps the lines what the alerts see.
     return tuple(
-        Query(f"{quantile_rule(histogram, row)}{{{SERVICE}}}", f"{{{{job}}}} {row.metric.upper()}")
+        Query(
+            quantile_expr(row.quantile, histogram, ALERT_WINDOW, [SERVICE]),
+            f"{{{{job}}}} {row.metric.upper()}",
+            exemplar=True,
+        )
         for row in rows
     )
+
+
+_EXEMPLARS = "Dots: exemplars, each one measurement with the trace id it belongs to."
 
 
 def _rule(name: str) -> tuple[Query, ...]:
@@ -94,7 +107,7 @@ def _budget_panels(targets: Targets) -> tuple[Panel, ...]:
         Panel("API latency percentiles", "timeseries", "ms",
               _percentiles(API_HISTOGRAM, targets.api_latency),
               f"HTTP server latency per service over {ALERT_WINDOW}. Lines: P95 warning "
-              f"{num(api.target)} ms, critical {num(api.critical)} ms.",
+              f"{num(api.target)} ms, critical {num(api.critical)} ms. {_EXEMPLARS}",
               width=16, thresholds=(api.target, api.critical)),
         Panel("API latency P95", "gauge", "ms",
               _rule(quantile_rule(API_HISTOGRAM, api)),
@@ -104,7 +117,7 @@ def _budget_panels(targets: Targets) -> tuple[Panel, ...]:
         Panel("Database query time percentiles", "timeseries", "ms",
               _percentiles(DB_HISTOGRAM, targets.db_query),
               f"Query time per service over {ALERT_WINDOW}. Lines: P95 warning "
-              f"{num(db.target)} ms, critical {num(db.critical)} ms.",
+              f"{num(db.target)} ms, critical {num(db.critical)} ms. {_EXEMPLARS}",
               width=16, thresholds=(db.target, db.critical)),
         Panel("Error rate", "gauge", "percentunit",
               _rule(ratio_rule(ALERT_WINDOW)),
@@ -169,12 +182,15 @@ def _options(panel: Panel) -> dict[str, Any]:
 
 
 def _target(query: Query, index: int) -> dict[str, Any]:
-    return {
+    target: dict[str, Any] = {
         "datasource": _DATASOURCE,
         "expr": query.expr,
         "legendFormat": query.legend,
         "refId": chr(ord("A") + index),
     }
+    if query.exemplar:
+        target["exemplar"] = True
+    return target
 
 
 def panel_model(panel: Panel, panel_id: int, x: int, y: int) -> dict[str, Any]:
