@@ -19,6 +19,7 @@ the process-wide one for a while.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,6 +40,18 @@ from azora_otel import _fastapi, _sqlalchemy, _state
 from azora_otel._exposition import ExactNamePrometheusReader
 from azora_otel._settings import Settings
 from azora_otel._telemetry import Telemetry
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free on ``host`` a moment ago, for a test's server or metrics port.
+
+    The port is released before it is returned, so another process may take it first;
+    a server started on it fails loudly (address in use) rather than serving elsewhere.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 @dataclass

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 import sqlalchemy as sa
 from _client import run_requests
 from fastapi import FastAPI
 
 import azora_otel
-from azora_otel.testing import capture, installed
+from azora_otel.testing import capture, free_port, installed
 
 
 def _app() -> FastAPI:
@@ -83,3 +85,10 @@ def test_hooks_installed_before_the_block_stay() -> None:
         # the inner block did not install them, so it did not remove them
         assert run_requests(_app(), [("GET", "/items/3")]) == [200]
         assert cap.value("http_requests_total") == 1
+
+
+def test_free_port_is_a_port_one_can_listen_on() -> None:
+    port = free_port()
+    assert 0 < port < 65536
+    with socket.create_server(("127.0.0.1", port)) as server:
+        assert server.getsockname()[1] == port
