@@ -7,7 +7,7 @@ Run a service under ``azora-otel-instrument``, or in code::
     azora_otel.instrument_app(app)
 """
 
-from azora_otel._db import db_query, track_db_query
+from azora_otel._db_api import db_query, track_db_query
 from azora_otel._instruments import DEFAULT_VIEWS
 from azora_otel._settings import Settings
 from azora_otel._setup import (

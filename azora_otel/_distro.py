@@ -16,6 +16,8 @@ from typing import Any
 from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]
 from opentelemetry.sdk._configuration import _BaseConfigurator
 
+from azora_otel._setup import configure
+
 _log = logging.getLogger("azora_otel")
 
 OWN_INSTRUMENTATIONS = frozenset({"fastapi", "sqlalchemy"})
@@ -51,8 +53,6 @@ class AzoraDistro(BaseDistro):  # type: ignore[misc]
 
 class AzoraConfigurator(_BaseConfigurator):
     def _configure(self, **kwargs: Any) -> None:
-        from azora_otel._setup import configure  # noqa: PLC0415
-
         configure(auto_instrument=True)
         # The upstream loader runs next and would check the contrib FastAPI and
         # SQLAlchemy instrumentors' version ranges (and warn that SQLAlchemy 2.1 is

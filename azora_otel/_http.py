@@ -13,13 +13,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from bisect import bisect_left
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from time import perf_counter
 from typing import Any
 
 from azora_otel._error_rate import ErrorRateWindow
 from azora_otel._exposition import ExactNamePrometheusReader
+from azora_otel._histogram import BucketCounts
 from azora_otel._instruments import HTTP_DURATION_BUCKETS_MS, Instruments
 from azora_otel._logs import emit, trace_ids
 
@@ -87,40 +87,6 @@ def mounts_of(app: Any) -> list[tuple[re.Pattern[str], str]]:
 
 def normalize_method(method: object) -> str:
     return _METHOD.get(method, OTHER_METHOD) if isinstance(method, str) else OTHER_METHOD
-
-
-class BucketCounts:
-    """A process-wide histogram (all label sets together) for the stats API."""
-
-    __slots__ = ("bounds", "count", "counts", "total")
-
-    def __init__(self, bounds: tuple[float, ...]) -> None:
-        self.bounds = bounds
-        self.counts = [0] * (len(bounds) + 1)
-        self.count = 0
-        self.total = 0.0
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect_left(self.bounds, value)] += 1
-        self.count += 1
-        self.total += value
-
-    def quantile(self, q: float) -> float | None:
-        """Estimated like Prometheus' ``histogram_quantile`` (linear within a bucket)."""
-        if self.count == 0:
-            return None
-        rank = q * self.count
-        seen = 0
-        lower = 0.0
-        for i, n in enumerate(self.counts):
-            if i == len(self.bounds):  # the +Inf bucket: the highest finite bound is the answer
-                return self.bounds[-1]
-            upper = self.bounds[i]
-            if n and seen + n >= rank:
-                return lower + (upper - lower) * (rank - seen) / n
-            seen += n
-            lower = upper
-        return self.bounds[-1]
 
 
 class RequestRecorder:

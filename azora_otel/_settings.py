@@ -16,7 +16,15 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from azora_otel._targets import DEFAULT_API_LATENCY_MS, DEFAULT_DB_QUERY_MS, DEFAULT_ERROR_RATE
+DEFAULT_API_LATENCY_MS = 100.0
+"""Default of ``PERF_API_LATENCY_MS``: the seed's API P95 target. The ops tools' targets
+table (``azora_otel._ops.targets``) takes its P95 target from here."""
+
+DEFAULT_DB_QUERY_MS = 50.0
+"""Default of ``PERF_DB_QUERY_MS``: the seed's database P95 target."""
+
+DEFAULT_ERROR_RATE = 0.001
+"""Default of ``PERF_ERROR_RATE`` (0.1 %): the seed's error-rate warning level."""
 
 PERF_API_LATENCY_MS = "PERF_API_LATENCY_MS"
 """Slow-request threshold in milliseconds (positive number). Default 100."""

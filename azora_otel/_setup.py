@@ -15,6 +15,7 @@ from azora_otel._fastapi import instrument_app as _instrument_fastapi
 from azora_otel._logs import install_handler, rate_limit_exporter_logs
 from azora_otel._metrics_server import start_metrics_server
 from azora_otel._settings import Settings
+from azora_otel._sqlalchemy import install_hooks as install_db_hooks
 from azora_otel._stats import PerformanceStats, performance_stats
 from azora_otel._telemetry import Telemetry
 from azora_otel._version import __version__
@@ -76,15 +77,7 @@ def _install_hooks(settings: Settings) -> None:
     if "fastapi" not in settings.disabled_instrumentations:
         install_hooks()
     if "sqlalchemy" not in settings.disabled_instrumentations:
-        _install_sqlalchemy_hooks()
-
-
-def _install_sqlalchemy_hooks() -> None:
-    try:
-        from azora_otel._sqlalchemy import install_hooks as install_db_hooks  # noqa: PLC0415
-    except ImportError:  # SQLAlchemy is not installed: nothing to instrument
-        return
-    install_db_hooks()
+        install_db_hooks()
 
 
 def _banner(settings: Settings) -> dict[str, Any]:

@@ -95,6 +95,28 @@ def warn_if_one_of_several_workers(telemetry: Telemetry) -> None:
     )
 
 
+def swap(telemetry: Telemetry | None) -> tuple[Telemetry | None, Settings | None]:
+    """Make ``telemetry`` the process-wide distro (``None``: no distro) without the fork and
+    exit hooks of :func:`install`; returns what was there, for :func:`restore`.
+
+    For ``azora_otel.testing.installed``: a test borrows the process-wide slot and gives
+    it back, and neither telemetry is shut down.
+    """
+    global _current, _settings  # noqa: PLW0603
+    with _lock:
+        previous = (_current, _settings)
+        _current = telemetry
+        _settings = telemetry.settings if telemetry is not None else None
+    return previous
+
+
+def restore(previous: tuple[Telemetry | None, Settings | None]) -> None:
+    """Put back what :func:`swap` returned."""
+    global _current, _settings
+    with _lock:
+        _current, _settings = previous
+
+
 def shutdown() -> None:
     """Flush and stop the process-wide distro (idempotent)."""
     global _current, _settings

@@ -1,23 +1,31 @@
-"""Test helpers: a fully built distro that records into memory.
+"""Test helpers: a fully built distro that records into memory, and a way to make it
+the process-wide one for a while.
 
 ::
 
-    from azora_otel.testing import capture
+    from azora_otel.testing import capture, installed
 
     def test_orders(app):
         with capture() as cap:
             azora_otel.instrument_app(app, cap.telemetry)
             ...
             assert cap.value("http_requests_total", route="/orders/{order_id}") == 1
+
+    def test_code_that_uses_the_process_wide_distro():
+        with capture() as cap, installed(cap.telemetry):
+            azora_otel.track_db_query("select", "users", 3.0)
+            assert cap.value("db_queries_total", model="users") == 1
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import socket
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from fastapi import FastAPI
 from opentelemetry.sdk.metrics.export import (
     HistogramDataPoint,
     InMemoryMetricReader,
@@ -28,9 +36,22 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import Sampler
 
+from azora_otel import _fastapi, _sqlalchemy, _state
 from azora_otel._exposition import ExactNamePrometheusReader
 from azora_otel._settings import Settings
 from azora_otel._telemetry import Telemetry
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free on ``host`` a moment ago, for a test's server or metrics port.
+
+    The port is released before it is returned, so another process may take it first;
+    a server started on it fails loudly (address in use) rather than serving elsewhere.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 @dataclass
@@ -107,3 +128,36 @@ def capture(
         yield Capture(telemetry=telemetry, reader=reader, spans_exporter=exporter)
     finally:
         telemetry.shutdown()
+
+
+@contextmanager
+def installed(
+    telemetry: Telemetry | None, *, auto_instrument: bool = False
+) -> Iterator[Telemetry | None]:
+    """Make ``telemetry`` the process-wide distro inside the block; the previous one is back
+    on exit.
+
+    What ``configure()`` installs, without booting anything: ``get_metrics()``,
+    ``track_db_query()`` and the apps and engines not bound to a telemetry of their own
+    record into ``telemetry``. ``None`` stands for a process where the distro is not
+    configured. ``auto_instrument=True`` also hooks every FastAPI application and
+    SQLAlchemy engine, as ``azora-otel-instrument`` does; hooks that were not there
+    before are removed on exit. The OpenTelemetry global providers are left alone (they
+    can be set once per process) and ``telemetry`` is not shut down: :func:`capture`
+    owns it.
+    """
+    hooks: list[Callable[[], None]] = []
+    if auto_instrument:
+        if not getattr(FastAPI, _fastapi._PATCHED, False):
+            _fastapi.install_hooks()
+            hooks.append(_fastapi.uninstall_hooks)
+        if not _sqlalchemy._class_hooks:
+            _sqlalchemy.install_hooks()
+            hooks.append(_sqlalchemy.uninstall_hooks)
+    previous = _state.swap(telemetry)
+    try:
+        yield telemetry
+    finally:
+        _state.restore(previous)
+        for uninstall in reversed(hooks):
+            uninstall()

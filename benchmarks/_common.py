@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from azora_otel.testing import free_port
+
 ROUTES = ("async", "db", "error")
 """Trivial async route, sync route running one SQL query, route raising an exception."""
 
@@ -159,12 +161,6 @@ class _SinkHandler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, *args: Any) -> None:
         pass
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def start_sink_process() -> tuple[subprocess.Popen[bytes], str]:

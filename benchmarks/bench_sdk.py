@@ -41,7 +41,7 @@ def cases() -> dict[str, Callable[[], None]]:
     from prometheus_client import CollectorRegistry, Histogram
 
     from azora_otel._error_rate import ErrorRateWindow
-    from azora_otel._http import BucketCounts
+    from azora_otel._histogram import BucketCounts
     from azora_otel._instruments import HTTP_DURATION_BUCKETS_MS
     from azora_otel.testing import capture
 

@@ -13,7 +13,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,13 +23,9 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from azora_otel.testing import free_port
+
 SHOP = Path(__file__).resolve().parent / "shop"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def request(base: str, method: str, path: str, body: dict[str, object] | None = None) -> int:

@@ -18,7 +18,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
@@ -26,6 +25,8 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import URL, make_url
+
+from azora_otel.testing import free_port
 
 POSTGRES_URL_ENV = "AZORA_TEST_POSTGRES_URL"
 PG_BIN_ENV = "AZORA_PG_BIN"
@@ -52,12 +53,6 @@ def _bin_dir() -> Path:
         f"{PG_BIN_ENV} overrides) or set {POSTGRES_URL_ENV} to an existing server",
         pytrace=False,
     )
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _run_as() -> tuple[list[str], int | None, int | None]:
@@ -99,7 +94,7 @@ def _own_server() -> Iterator[URL]:
     if uid is not None and gid is not None:
         for path in (root, sockets):
             os.chown(path, uid, gid)
-    port = _free_port()
+    port = free_port()
     pg_ctl = [*prefix, str(bin_dir / "pg_ctl"), "-D", str(data)]
     started = False
     try:

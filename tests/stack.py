@@ -39,6 +39,8 @@ from typing import Any
 
 import yaml
 
+from azora_otel.testing import free_port
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 COLLECTOR_DIR = REPO_ROOT / "collector"
 COLLECTOR_CONFIG = COLLECTOR_DIR / "config.yaml"
@@ -60,14 +62,6 @@ def say(message: str) -> None:
 
 
 # -- ports and binaries -------------------------------------------------------
-
-
-def free_port() -> int:
-    """A TCP port that was free on 127.0.0.1 a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _find_executable(what: str, env_var: str, names: Sequence[str], hint: str) -> Path:

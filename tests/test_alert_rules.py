@@ -12,8 +12,8 @@ import pytest
 import yaml
 from stack import promtool_binary
 
-from azora_otel._cli import main
-from azora_otel._targets import DEFAULT_TARGETS
+from azora_otel._ops.cli import main
+from azora_otel._ops.targets import DEFAULT_TARGETS
 
 REPO = Path(__file__).resolve().parents[1]
 RULES = REPO / "alerts" / "alert-rules.yml"

@@ -10,10 +10,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from stack import free_port, run_prometheus, wait_for
 
-from azora_otel._budget import metrics_readings, prometheus_readings, verdict
-from azora_otel._cli import main
-from azora_otel._promtext import bucket_counts, histogram_quantile, parse_samples
-from azora_otel._targets import DEFAULT_TARGETS, Budget
+from azora_otel._ops.cli import main
+from azora_otel._ops.readings import (
+    bucket_counts,
+    histogram_quantile,
+    metrics_readings,
+    parse_samples,
+    prometheus_readings,
+    verdict,
+)
+from azora_otel._ops.targets import DEFAULT_TARGETS, Budget
 
 INF = float("inf")
 

@@ -12,7 +12,7 @@ import yaml
 from stack import http_get, run_prometheus, wait_for
 from test_budget import SERVICES, exposition, serve
 
-from azora_otel._targets import DEFAULT_TARGETS
+from azora_otel._ops.targets import DEFAULT_TARGETS
 
 REPO = Path(__file__).resolve().parents[1]
 DASHBOARD = REPO / "dashboards" / "performance-dashboard.json"
@@ -103,6 +103,41 @@ def test_thresholds_come_from_the_targets(dashboard):
         "{{job}} P95",
         "{{job}} P99",
     ]
+
+
+LATENCY_PANELS = ("API latency percentiles", "Database query time percentiles")
+
+
+def test_latency_panels_show_exemplars(dashboard):
+    """Grafana asks Prometheus for exemplars of a target with ``"exemplar": true``, for the
+    series its expression selects: the raw ``_bucket`` series (recording rules carry none)."""
+    for title in LATENCY_PANELS:
+        for target in _panel(dashboard, title)["targets"]:
+            assert target["exemplar"] is True, (title, target)
+            assert "_duration_ms_bucket{" in target["expr"], (title, target)
+    others = [
+        t for p in dashboard["panels"] if p["title"] not in LATENCY_PANELS for t in p["targets"]
+    ]
+    assert [t for t in others if t.get("exemplar")] == []
+
+
+def test_latency_lines_are_what_the_alerts_see():
+    """The panels' percentiles are the recording rules' expressions (same 5m window) for
+    the chosen services: the threshold lines compare like for like."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    records = {
+        r["record"]: r["expr"]
+        for g in yaml.safe_load(RULES.read_text())["groups"]
+        for r in g["rules"]
+        if "record" in r
+    }
+    for title, histogram in zip(
+        LATENCY_PANELS, ("http_request_duration_ms", "db_query_duration_ms"), strict=True
+    ):
+        for target in _panel(dashboard, title)["targets"]:
+            quantile = target["legendFormat"].split()[-1].lower()
+            rule = records[f"job:{histogram}:{quantile}_rate5m"]
+            assert target["expr"].replace('{job=~"$service"}', "") == rule
 
 
 def test_provisioning_files():

@@ -26,8 +26,8 @@ from opentelemetry.trace import SpanKind, StatusCode
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 import azora_otel
-from azora_otel import _sqlalchemy, _state, db_query, instrument_engine, track_db_query
-from azora_otel.testing import Capture, capture
+from azora_otel import _sqlalchemy, db_query, instrument_engine, track_db_query
+from azora_otel.testing import Capture, capture, installed
 
 THRESHOLD_MS = 150
 SLOW_S = 0.25
@@ -519,15 +519,10 @@ def test_db_span_is_child_of_the_current_span(db_url: str) -> None:
 
 
 @pytest.fixture
-def process_wide(monkeypatch: pytest.MonkeyPatch) -> Iterator[Capture]:
+def process_wide() -> Iterator[Capture]:
     """A capture installed as the process-wide distro, engine hooks on."""
-    with capture(ENV) as cap:
-        monkeypatch.setattr(_state, "_current", cap.telemetry)
-        _sqlalchemy.install_hooks()
-        try:
-            yield cap
-        finally:
-            _sqlalchemy.uninstall_hooks()
+    with capture(ENV) as cap, installed(cap.telemetry, auto_instrument=True):
+        yield cap
 
 
 def test_hooks_cover_every_engine_sync_and_async(process_wide: Capture, tmp_path: Path) -> None:
@@ -557,19 +552,12 @@ def test_hooks_cover_every_engine_sync_and_async(process_wide: Capture, tmp_path
     }
 
 
-def test_hooks_cover_engines_created_before_them(
-    monkeypatch: pytest.MonkeyPatch, db_url: str
-) -> None:
+def test_hooks_cover_engines_created_before_them(db_url: str) -> None:
     engine = sa.create_engine(db_url)
     try:
         with capture(ENV) as cap:
-            monkeypatch.setattr(_state, "_current", cap.telemetry)
-            _sqlalchemy.install_hooks()
-            try:
-                with engine.connect() as conn:
-                    conn.execute(sa.text("select 1"))
-            finally:
-                _sqlalchemy.uninstall_hooks()
+            with installed(cap.telemetry, auto_instrument=True), engine.connect() as conn:
+                conn.execute(sa.text("select 1"))
             assert cap.telemetry.queries.total == 1
     finally:
         engine.dispose()
@@ -603,12 +591,10 @@ def test_explicit_binding_wins_over_the_process_wide_distro(
     assert process_wide.telemetry.queries.total == 0
 
 
-def test_unconfigured_process_records_nothing(monkeypatch: pytest.MonkeyPatch, db_url: str) -> None:
-    monkeypatch.setattr(_state, "_current", None)
-    monkeypatch.setattr(_state, "_settings", None)
+def test_unconfigured_process_records_nothing(db_url: str) -> None:
     engine = instrument_engine(sa.create_engine(db_url))
     try:
-        with engine.connect() as conn:
+        with installed(None), engine.connect() as conn:
             assert conn.execute(sa.text("select 1")).scalar() == 1
     finally:
         _sqlalchemy.uninstrument_engine(engine)
@@ -683,20 +669,17 @@ def test_track_db_query(cap_env: Capture) -> None:
     assert series(cap_env, "slow_queries_total") == {("unknown", "insert"): 1}
 
 
-def test_track_db_query_uses_the_process_wide_distro(
-    cap_env: Capture, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(_state, "_current", cap_env.telemetry)
-    azora_otel.track_db_query("delete", "sessions", 2.0)
+def test_track_db_query_uses_the_process_wide_distro(cap_env: Capture) -> None:
+    with installed(cap_env.telemetry):
+        azora_otel.track_db_query("delete", "sessions", 2.0)
     assert cap_env.value("db_queries_total", operation="delete", model="sessions") == 1
 
 
-def test_manual_api_without_distro_is_a_no_op(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_state, "_current", None)
-    monkeypatch.setattr(_state, "_settings", None)
-    track_db_query("select", "users", 1.0)
-    with db_query("select", "users"):
-        pass
+def test_manual_api_without_distro_is_a_no_op() -> None:
+    with installed(None):
+        track_db_query("select", "users", 1.0)
+        with db_query("select", "users"):
+            pass
 
 
 def test_db_query_context_manager(cap_env: Capture) -> None:

@@ -8,21 +8,15 @@ import pytest
 from _client import run_requests
 from fastapi import FastAPI
 
-from azora_otel import _fastapi, _state
-from azora_otel.testing import Capture, capture
+from azora_otel import _fastapi
+from azora_otel.testing import Capture, capture, installed
 
 
 @pytest.fixture
 def launched() -> Iterator[Capture]:
     """The class-level hooks of ``azora-otel-instrument``: every FastAPI app is wrapped."""
-    with capture() as cap:
-        _state.install(cap.telemetry)
-        _fastapi.install_hooks()
-        try:
-            yield cap
-        finally:
-            _fastapi.uninstall_hooks()
-            _state.shutdown()
+    with capture() as cap, installed(cap.telemetry, auto_instrument=True):
+        yield cap
 
 
 def make_apps() -> FastAPI:

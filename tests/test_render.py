@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from azora_otel import _targets
-from azora_otel._cli import main
-from azora_otel._render import render_all
-from azora_otel._targets import Budget, Targets, load_targets
+from azora_otel import Settings
+from azora_otel._ops import targets as _targets
+from azora_otel._ops.budgets_file import load_targets
+from azora_otel._ops.cli import main
+from azora_otel._ops.render import render_all
+from azora_otel._ops.targets import Budget, Targets
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -32,13 +34,12 @@ def test_targets_table_is_the_seeds():
     assert (e.target, e.warning, e.critical) == SEED_ERROR
 
 
-def test_perf_defaults_are_the_seeds_and_come_from_the_table():
+def test_perf_defaults_are_the_seeds_and_the_tables_alert_thresholds():
     # Seed: PERF_API_LATENCY_MS=100, PERF_DB_QUERY_MS=50, PERF_ERROR_RATE=0.001.
-    assert _targets.DEFAULT_API_LATENCY_MS == 100
-    assert _targets.DEFAULT_DB_QUERY_MS == 50
-    assert _targets.DEFAULT_ERROR_RATE == 0.001
+    defaults = Settings()
+    assert (defaults.api_latency_ms, defaults.db_query_ms, defaults.error_rate) == (100, 50, 0.001)
     t = _targets.DEFAULT_TARGETS
-    assert (t.api_latency_ms, t.db_query_ms) == (100, 50)
+    assert (t.api_latency_ms, t.db_query_ms, t.error_rate.warning) == (100, 50, 0.001)
 
 
 def test_repo_files_match_the_budgets(capsys):

@@ -6,12 +6,11 @@ import argparse
 import os
 import sys
 from dataclasses import fields
-from typing import Any
 
 from azora_otel._settings import Settings
 
 
-def register(subparsers: Any) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "check-config",
         help="validate PERF_*/AZORA_*/OTEL_* settings; exit 1 on an invalid value",
@@ -19,10 +18,10 @@ def register(subparsers: Any) -> None:
         "settings, and exit 1 if any value is invalid (the distro itself warns and uses "
         "the default).",
     )
-    parser.set_defaults(func=_run)
+    parser.set_defaults(func=run)
 
 
-def _run(_args: argparse.Namespace) -> int:
+def run(_args: argparse.Namespace) -> int:
     settings = Settings.from_env(os.environ)
     for field in fields(settings):
         if field.name != "problems":

@@ -1,24 +1,21 @@
-"""``azora-otel``: the project's command line (rendering, budget checks, config checks).
+"""``azora-otel``: the ops tools' command line (check-config, render, budget).
 
-Each subcommand lives in its own module and exposes ``register(subparsers)``,
-which adds its parser and sets ``func`` to a callable ``(args) -> int``.
+Each subcommand module exposes ``register(subparsers)``, which adds its parser
+and sets ``func`` to a callable ``(args) -> int``. They are imported here by
+name: a missing one is an ``ImportError`` at start, never a silently absent
+command.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Sequence
 
+from azora_otel._ops import budget, check_config, render
 from azora_otel._version import __version__
 
-# Modules that contribute subcommands; each defines ``register(subparsers)``.
-_SUBCOMMAND_MODULES: tuple[str, ...] = (
-    "azora_otel._settings_cli",
-    "azora_otel._render",
-    "azora_otel._budget",
-)
+SUBCOMMANDS = (check_config, render, budget)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,13 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"azora-otel {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in _SUBCOMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name != name:
-                raise
-            continue
+    for module in SUBCOMMANDS:
         module.register(subparsers)
     return parser
 
