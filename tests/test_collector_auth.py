@@ -1,0 +1,282 @@
+"""Who may write to the Collector: collector/auth.yaml on the real otelcol-azora.
+
+- every documented combination of overlays passes ``otelcol-azora validate``, and an
+  overlay without its secret does not;
+- a writer without the token, or with a wrong one, gets HTTP 401 / gRPC
+  UNAUTHENTICATED, writes nothing, and the Collector's own metrics count each refusal;
+- a service under azora-otel-instrument (real uvicorn) with the token gets exact counts
+  into the Collector's Prometheus exporter, over gRPC and over HTTP; without it, or with
+  a wrong one, its exports are refused and counted while it answers every request and
+  keeps exact counts on its own /metrics, with its exporter errors rate-limited;
+- the token is in no log (service, Collector) and in no span.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+from _secure_stack import (
+    AUTH_OVERLAY,
+    TLS_OVERLAY,
+    drive,
+    exporter_log_lines,
+    grpc_calls,
+    harness,
+    http_responses,
+    new_token,
+    otlp_env,
+    own_count,
+    refusals,
+    run_collector,
+    stack,
+    token_header,
+    wait_for_count,
+    write_token_file,
+)
+from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricExportResult
+from opentelemetry.sdk.resources import Resource
+
+pytestmark = pytest.mark.e2e
+
+# -- validation -------------------------------------------------------------------
+
+
+def combinations(tmp: Path) -> dict[str, tuple[list[Path], dict[str, str]]]:
+    """Every combination docs/stack.md documents, with the variables it needs."""
+    token_file = write_token_file(tmp / "token", "t0ken")
+    tls = {
+        "AZORA_OTLP_TLS_CERT_FILE": str(tmp / "server.pem"),
+        "AZORA_OTLP_TLS_KEY_FILE": str(tmp / "server-key.pem"),
+    }
+    token = {"AZORA_OTLP_TOKEN": "t0ken"}
+    rw_overlay = stack.REMOTE_WRITE_OVERLAY
+    rw = {"AZORA_REMOTE_WRITE_URL": "http://127.0.0.1:9/api/v1/write"}
+    both = {**token, **tls}
+    return {
+        "auth, token": ([AUTH_OVERLAY], token),
+        "auth, token file": ([AUTH_OVERLAY], {"AZORA_OTLP_TOKEN_FILE": str(token_file)}),
+        "tls": ([TLS_OVERLAY], tls),
+        "tls, mutual": ([TLS_OVERLAY], {**tls, "AZORA_OTLP_TLS_CLIENT_CA_FILE": str(tmp / "ca")}),
+        "tls, reload": ([TLS_OVERLAY], {**tls, "AZORA_OTLP_TLS_RELOAD_INTERVAL": "1h"}),
+        "auth + tls": ([AUTH_OVERLAY, TLS_OVERLAY], both),
+        "tls + auth": ([TLS_OVERLAY, AUTH_OVERLAY], both),
+        "remote write + auth + tls": ([rw_overlay, AUTH_OVERLAY, TLS_OVERLAY], {**rw, **both}),
+    }  # fmt: skip
+
+
+COMBINATIONS = [
+    "auth, token",
+    "auth, token file",
+    "tls",
+    "tls, mutual",
+    "tls, reload",
+    "auth + tls",
+    "tls + auth",
+    "remote write + auth + tls",
+]
+SECRETS = (
+    "AZORA_OTLP_TOKEN",
+    "AZORA_OTLP_TOKEN_FILE",
+    "AZORA_OTLP_TLS_CERT_FILE",
+    "AZORA_OTLP_TLS_KEY_FILE",
+    "AZORA_OTLP_TLS_CLIENT_CA_FILE",
+)
+
+
+@pytest.mark.parametrize("name", COMBINATIONS)
+def test_every_documented_overlay_combination_validates(tmp_path: Path, name: str) -> None:
+    every = combinations(tmp_path)
+    assert list(every) == COMBINATIONS
+    overlays, env = every[name]
+    blank = dict.fromkeys(SECRETS, "")
+    result = stack.validate_collector_config([stack.COLLECTOR_CONFIG, *overlays], {**blank, **env})
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("overlay", "message"),
+    [
+        (AUTH_OVERLAY, "no bearer token provided"),
+        (TLS_OVERLAY, "must include both certificate and key"),
+    ],
+)
+def test_an_overlay_without_its_secret_does_not_validate(overlay: Path, message: str) -> None:
+    """Turning protection on and forgetting the secret must not start an open Collector."""
+    env = dict.fromkeys(SECRETS, "")
+    result = stack.validate_collector_config([stack.COLLECTOR_CONFIG, overlay], env)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_auth_overlay_keeps_every_extension_of_the_base_config() -> None:
+    """The Collector replaces lists when it merges configs: the overlay's extension list
+    must still name every extension config.yaml starts (health_check, ...)."""
+    base = yaml.safe_load(stack.COLLECTOR_CONFIG.read_text())
+    overlay = yaml.safe_load(AUTH_OVERLAY.read_text())
+    assert set(base["service"]["extensions"]) <= set(overlay["service"]["extensions"])
+
+
+# -- refusals, counted exactly ------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def token() -> str:
+    return new_token()
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory, token: str) -> stack.Collector:
+    """One Collector with auth.yaml, the token in a file, shared by this module's tests."""
+    work = tmp_path_factory.mktemp("collector-auth")
+    token_file = write_token_file(work / "otlp.token", token)
+    spans = work / "spans-to-log.yaml"
+    # Spans go to the log in full, so the test can look for the token in them.
+    spans.write_text(
+        "exporters:\n  debug:\n    verbosity: detailed\n"
+        "service:\n  pipelines:\n    traces:\n      exporters: [debug]\n"
+    )
+    env = {"AZORA_OTLP_TOKEN_FILE": str(token_file)}
+    with run_collector(work / "collector", [AUTH_OVERLAY, spans], env) as collector:
+        yield collector
+
+
+def post_metrics(collector: stack.Collector, authorization: str | None) -> int:
+    request = urllib.request.Request(
+        f"{collector.otlp_http_url}/v1/metrics",
+        data=b"",
+        headers={"Content-Type": "application/x-protobuf"},
+        method="POST",
+    )
+    if authorization is not None:
+        request.add_header("Authorization", authorization)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return int(error.code)
+
+
+def test_http_writes_without_the_token_are_refused_and_counted(
+    guarded: stack.Collector, token: str
+) -> None:
+    before = http_responses(guarded, "401")
+    bad = [None, "", "Bearer", "Bearer ", f"Bearer {token}x", f"Basic {token}", token, "Bearer x"]
+    assert [post_metrics(guarded, value) for value in bad] == [401] * len(bad)
+    wait_for_count(lambda: http_responses(guarded, "401") - before, len(bad), "counted 401s")
+    assert post_metrics(guarded, f"Bearer {token}") == 200
+
+
+def metrics_data() -> object:
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(
+        resource=Resource.create({"service.name": "intruder"}), metric_readers=[reader]
+    )
+    provider.get_meter("intruder").create_counter("http_requests_total").add(1, {"route": "/x"})
+    data = reader.get_metrics_data()
+    provider.shutdown()
+    return data
+
+
+@pytest.mark.parametrize("headers", [None, {"authorization": "Bearer wrong"}])
+def test_grpc_writes_without_the_token_are_refused_and_counted(
+    guarded: stack.Collector, headers: dict[str, str] | None
+) -> None:
+    before = grpc_calls(guarded, "UNAUTHENTICATED")
+    exporter = OTLPMetricExporter(
+        endpoint=guarded.otlp_grpc_url, insecure=True, headers=headers, timeout=10
+    )
+    try:
+        results = [exporter.export(metrics_data()) for _ in range(3)]  # type: ignore[arg-type]
+    finally:
+        exporter.shutdown()
+    assert results == [MetricExportResult.FAILURE] * 3
+    wait_for_count(
+        lambda: grpc_calls(guarded, "UNAUTHENTICATED") - before, 3, "counted UNAUTHENTICATED"
+    )
+    assert 'job="intruder"' not in guarded.scrape()
+
+
+# -- a real service -------------------------------------------------------------------
+
+PROTOCOLS = ["grpc", "http/protobuf"]
+
+
+def endpoint(collector: stack.Collector, protocol: str) -> str:
+    return collector.otlp_grpc_url if protocol == "grpc" else collector.otlp_http_url
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_service_with_the_token_gets_exact_counts_and_leaks_it_nowhere(
+    tmp_path: Path, guarded: stack.Collector, token: str, protocol: str
+) -> None:
+    name = f"authorized-{protocol.replace('/', '-')}"
+    port = stack.free_port()
+    env = {
+        **otlp_env(endpoint(guarded, protocol), protocol, token_header(token)),
+        "OTEL_TRACES_EXPORTER": "otlp",
+    }
+    service = harness.start_service(tmp_path, harness.uvicorn_command(port), port, env, name=name)
+    try:
+        drive(port, 60)
+        harness.wait_for_collector_total(guarded, name, 60, timeout=60)
+        # The spans reached the Collector's log (debug exporter, detailed) ...
+        stack.wait_for(
+            lambda: f"service.name: Str({name})" in guarded.process.log_path.read_text(),
+            30,
+            f"{name}'s spans in the Collector's log",
+        )
+    finally:
+        service.stop()
+    # ... and neither they, the Collector nor the service ever show the token.
+    assert "/items/{item_id}" in guarded.process.log_path.read_text()
+    assert token not in guarded.process.log_path.read_text()
+    assert token not in service.log()
+    assert exporter_log_lines(service.log()) == []
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_services_without_the_token_are_refused_counted_and_unaffected(
+    tmp_path: Path, guarded: stack.Collector, token: str, protocol: str
+) -> None:
+    """Two services at once: one sends no token, one a wrong token."""
+    wrong = new_token()
+    cases = {"missing": None, "wrong": token_header(wrong)}
+    before = refusals(guarded)[protocol]
+    services: dict[str, harness.Service] = {}
+    try:
+        for case, headers in cases.items():
+            name = f"refused-{case}-{protocol.replace('/', '-')}"
+            port = stack.free_port()
+            env = otlp_env(endpoint(guarded, protocol), protocol, headers)
+            command = harness.uvicorn_command(port)
+            services[name] = harness.start_service(tmp_path, command, port, env, name=name)
+        sent = 0
+        for _ in range(6):  # about 6 s of traffic: a dozen export attempts each, at 500 ms
+            for service in services.values():
+                drive(service.port, 40)
+            sent += 40
+            time.sleep(1)  # lets export attempts happen between the batches
+        # Each service answered everything and counted everything itself.
+        assert {name: own_count(s) for name, s in services.items()} == dict.fromkeys(services, sent)
+        stack.wait_for(lambda: refusals(guarded)[protocol] - before >= 10, 30, "refusals counted")
+        assert all(service.process.running() for service in services.values())
+    finally:
+        for service in services.values():
+            service.stop()
+    stack.say(f"{protocol}: {refusals(guarded)[protocol] - before} refusals counted")
+    scraped = guarded.scrape()
+    for name, service in services.items():
+        assert f'job="{name}"' not in scraped
+        lines = exporter_log_lines(service.log())
+        stack.say(f"{name}: {len(lines)} exporter log line(s): {lines}")
+        assert lines, "the refusal was not logged at all"
+        assert len(lines) <= 3, "\n".join(lines)  # once a minute per kind of message
+        assert token not in service.log()
+        assert wrong not in service.log()
