@@ -280,3 +280,47 @@ def test_services_without_the_token_are_refused_counted_and_unaffected(
         assert len(lines) <= 3, "\n".join(lines)  # once a minute per kind of message
         assert token not in service.log()
         assert wrong not in service.log()
+
+
+# -- the token file -------------------------------------------------------------------
+
+
+def accepted(collector: stack.Collector, *tokens: str) -> dict[str, bool]:
+    return {token: post_metrics(collector, f"Bearer {token}") == 200 for token in tokens}
+
+
+def test_token_file_is_rotated_without_a_restart(tmp_path: Path) -> None:
+    """Add the new token, move the writers, drop the old one: no restart, no refused write.
+
+    The second change replaces the file by a rename, as secret managers and Kubernetes do.
+    """
+    old, new = new_token(), new_token()
+    token_file = write_token_file(tmp_path / "otlp.token", old)
+    env = {"AZORA_OTLP_TOKEN_FILE": str(token_file)}
+    with run_collector(tmp_path / "collector", [AUTH_OVERLAY], env) as collector:
+        assert accepted(collector, old, new) == {old: True, new: False}
+        write_token_file(token_file, old, new)
+        stack.wait_for(
+            lambda: accepted(collector, old, new) == {old: True, new: True}, 30, "both tokens"
+        )
+        replacement = write_token_file(tmp_path / "otlp.token.next", new)
+        replacement.replace(token_file)
+        stack.wait_for(
+            lambda: accepted(collector, old, new) == {old: False, new: True}, 30, "only the new"
+        )
+        assert collector.process.running()
+    log = collector.process.log_path.read_text()
+    assert old not in log
+    assert new not in log
+
+
+def test_unreadable_token_file_refuses_every_write(tmp_path: Path) -> None:
+    """Fail closed: a token file that is not there lets nobody in, not everybody."""
+    env = {"AZORA_OTLP_TOKEN_FILE": str(tmp_path / "not-mounted-yet")}
+    with run_collector(tmp_path / "collector", [AUTH_OVERLAY], env) as collector:
+        assert [post_metrics(collector, value) for value in (None, "Bearer ", "Bearer x")] == [
+            401,
+            401,
+            401,
+        ]
+    assert "failed to start token resolver" in collector.process.log_path.read_text()
