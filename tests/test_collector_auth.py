@@ -1,14 +1,15 @@
 """Who may write to the Collector: collector/auth.yaml on the real otelcol-azora.
 
-- every documented combination of overlays passes ``otelcol-azora validate``, and an
-  overlay without its secret does not;
 - a writer without the token, or with a wrong one, gets HTTP 401 / gRPC
   UNAUTHENTICATED, writes nothing, and the Collector's own metrics count each refusal;
 - a service under azora-otel-instrument (real uvicorn) with the token gets exact counts
   into the Collector's Prometheus exporter, over gRPC and over HTTP; without it, or with
   a wrong one, its exports are refused and counted while it answers every request and
   keeps exact counts on its own /metrics, with its exporter errors rate-limited;
-- the token is in no log (service, Collector) and in no span.
+- the token is in no log (service, Collector) and in no span;
+- the token file is re-read when it changes, and a missing one refuses every write.
+
+Validation of every overlay combination: test_collector_overlays.py.
 """
 
 from __future__ import annotations
@@ -16,13 +17,12 @@ from __future__ import annotations
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 from _secure_stack import (
     AUTH_OVERLAY,
-    TLS_OVERLAY,
     drive,
     exporter_log_lines,
     grpc_calls,
@@ -45,84 +45,6 @@ from opentelemetry.sdk.resources import Resource
 
 pytestmark = pytest.mark.e2e
 
-# -- validation -------------------------------------------------------------------
-
-
-def combinations(tmp: Path) -> dict[str, tuple[list[Path], dict[str, str]]]:
-    """Every combination docs/stack.md documents, with the variables it needs."""
-    token_file = write_token_file(tmp / "token", "t0ken")
-    tls = {
-        "AZORA_OTLP_TLS_CERT_FILE": str(tmp / "server.pem"),
-        "AZORA_OTLP_TLS_KEY_FILE": str(tmp / "server-key.pem"),
-    }
-    token = {"AZORA_OTLP_TOKEN": "t0ken"}
-    rw_overlay = stack.REMOTE_WRITE_OVERLAY
-    rw = {"AZORA_REMOTE_WRITE_URL": "http://127.0.0.1:9/api/v1/write"}
-    both = {**token, **tls}
-    return {
-        "auth, token": ([AUTH_OVERLAY], token),
-        "auth, token file": ([AUTH_OVERLAY], {"AZORA_OTLP_TOKEN_FILE": str(token_file)}),
-        "tls": ([TLS_OVERLAY], tls),
-        "tls, mutual": ([TLS_OVERLAY], {**tls, "AZORA_OTLP_TLS_CLIENT_CA_FILE": str(tmp / "ca")}),
-        "tls, reload": ([TLS_OVERLAY], {**tls, "AZORA_OTLP_TLS_RELOAD_INTERVAL": "1h"}),
-        "auth + tls": ([AUTH_OVERLAY, TLS_OVERLAY], both),
-        "tls + auth": ([TLS_OVERLAY, AUTH_OVERLAY], both),
-        "remote write + auth + tls": ([rw_overlay, AUTH_OVERLAY, TLS_OVERLAY], {**rw, **both}),
-    }  # fmt: skip
-
-
-COMBINATIONS = [
-    "auth, token",
-    "auth, token file",
-    "tls",
-    "tls, mutual",
-    "tls, reload",
-    "auth + tls",
-    "tls + auth",
-    "remote write + auth + tls",
-]
-SECRETS = (
-    "AZORA_OTLP_TOKEN",
-    "AZORA_OTLP_TOKEN_FILE",
-    "AZORA_OTLP_TLS_CERT_FILE",
-    "AZORA_OTLP_TLS_KEY_FILE",
-    "AZORA_OTLP_TLS_CLIENT_CA_FILE",
-)
-
-
-@pytest.mark.parametrize("name", COMBINATIONS)
-def test_every_documented_overlay_combination_validates(tmp_path: Path, name: str) -> None:
-    every = combinations(tmp_path)
-    assert list(every) == COMBINATIONS
-    overlays, env = every[name]
-    blank = dict.fromkeys(SECRETS, "")
-    result = stack.validate_collector_config([stack.COLLECTOR_CONFIG, *overlays], {**blank, **env})
-    assert result.returncode == 0, result.stderr
-
-
-@pytest.mark.parametrize(
-    ("overlay", "message"),
-    [
-        (AUTH_OVERLAY, "no bearer token provided"),
-        (TLS_OVERLAY, "must include both certificate and key"),
-    ],
-)
-def test_an_overlay_without_its_secret_does_not_validate(overlay: Path, message: str) -> None:
-    """Turning protection on and forgetting the secret must not start an open Collector."""
-    env = dict.fromkeys(SECRETS, "")
-    result = stack.validate_collector_config([stack.COLLECTOR_CONFIG, overlay], env)
-    assert result.returncode != 0
-    assert message in result.stderr
-
-
-def test_auth_overlay_keeps_every_extension_of_the_base_config() -> None:
-    """The Collector replaces lists when it merges configs: the overlay's extension list
-    must still name every extension config.yaml starts (health_check, ...)."""
-    base = yaml.safe_load(stack.COLLECTOR_CONFIG.read_text())
-    overlay = yaml.safe_load(AUTH_OVERLAY.read_text())
-    assert set(base["service"]["extensions"]) <= set(overlay["service"]["extensions"])
-
-
 # -- refusals, counted exactly ------------------------------------------------------
 
 
@@ -132,7 +54,7 @@ def token() -> str:
 
 
 @pytest.fixture(scope="module")
-def guarded(tmp_path_factory: pytest.TempPathFactory, token: str) -> stack.Collector:
+def guarded(tmp_path_factory: pytest.TempPathFactory, token: str) -> Iterator[stack.Collector]:
     """One Collector with auth.yaml, the token in a file, shared by this module's tests."""
     work = tmp_path_factory.mktemp("collector-auth")
     token_file = write_token_file(work / "otlp.token", token)
