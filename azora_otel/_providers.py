@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from azora_otel._exposition import ExactNamePrometheusReader
 from azora_otel._instruments import DEFAULT_VIEWS
+from azora_otel._otlp_tls import exporter_options
 from azora_otel._settings import Settings
 from azora_otel._version import __version__
 
@@ -93,7 +94,7 @@ def build_metric_readers(
             else:
                 readers.append(
                     PeriodicExportingMetricReader(
-                        cls(),
+                        cls(**exporter_options(cls)),
                         export_interval_millis=settings.metric_export_interval_ms,
                     )
                 )
@@ -138,5 +139,5 @@ def build_tracer_provider(settings: Settings, resource: Resource) -> TracerProvi
         return None
     provider = TracerProvider(resource=resource)
     for cls in _exporter_classes(settings.traces_exporters, "traces").values():
-        provider.add_span_processor(BatchSpanProcessor(cls()))
+        provider.add_span_processor(BatchSpanProcessor(cls(**exporter_options(cls))))
     return provider
