@@ -18,11 +18,14 @@ from orders ...`` is a ``delete``), unless one of its CTEs writes: ``with d as
   names no table;
 - ``insert into``/``replace into``/``merge into``, ``update``, ``delete from``,
   ``truncate``, ``copy t``, ``copy (query)``: the named (or queried) table;
-- DDL and utility statements (:mod:`azora_otel._sql_ddl`): ``create|alter|drop
-  table|view t``, ``create index|trigger|policy ... on t``, ``comment on table t``
-  / ``column t.c``, ``lock t``, ``analyze t``, ``vacuum t``, ``reindex table t``,
-  ``refresh materialized view t``, ``grant ... on t`` → ``t``; ``drop index name``
-  (no ``ON``), ``create sequence``, ``vacuum`` alone → ``unknown``;
+- utility statements: ``lock t``, ``analyze t``, ``vacuum t``, ``reindex table
+  t``, ``refresh materialized view t`` → ``t``; ``vacuum`` alone → ``unknown``;
+- schema changes (:data:`SCHEMA_OPERATIONS`: ``create``, ``alter``, ``drop``,
+  ``comment``, ``grant``, ``revoke``) are all :data:`SCHEMA_MODEL` (``_schema``);
+  the table they are about (``create|alter|drop table|view t``, ``create
+  index|trigger|policy ... on t``, ``comment on column t.c``, ``grant ... on t``;
+  none for ``drop index name`` without ``ON`` or ``create sequence``) is read
+  all the same, for the statement's span (:func:`describe`);
 - schema-qualified names keep the table only (``public.orders`` → ``orders``): the
   label says *which table*, the seed's "model"; two schemas holding tables of the
   same name share a series, which is the price of keeping the label short and
@@ -61,9 +64,12 @@ __all__ = [
     "OPERATIONS",
     "OTHER_OPERATION",
     "OVERFLOW_MODEL",
+    "SCHEMA_MODEL",
+    "SCHEMA_OPERATIONS",
     "TEMPORARY_TABLE_PREFIXES",
     "UNKNOWN_MODEL",
     "bounded_model",
+    "describe",
     "normalize_model",
     "normalize_operation",
     "parse",
@@ -83,6 +89,18 @@ TEMPORARY_TABLE_PREFIXES = ("_alembic_tmp_",)
 """Prefixes of the scratch tables migration tools make for one table and drop: the
 label is the table they stand for (Alembic's SQLite batch mode copies ``x`` through
 ``_alembic_tmp_x``)."""
+
+SCHEMA_OPERATIONS = frozenset({"create", "alter", "drop", "comment", "grant", "revoke"})
+"""Statements that change the schema, not the data: their ``model`` is :data:`SCHEMA_MODEL`."""
+
+SCHEMA_MODEL = "_schema"
+"""``model`` of every :data:`SCHEMA_OPERATIONS` statement, whatever it names.
+
+Schema changes run once (migrations at start-up) or with generated names (temporary
+tables, new partitions): as labels they would leave about three series sets per
+table for the life of the process, and generated names would use up the
+:data:`MAX_MODELS` budget of the tables queries are about. The table stays on the
+statement's span (``db.sql.table``) and in its ``slow_query`` record's statement."""
 
 _CACHE_SIZE = 4096
 
@@ -108,7 +126,7 @@ def bounded_model(name: str | None) -> str:
     name = _clean(name)
     if not name:
         return UNKNOWN_MODEL
-    if name in _models or name in (UNKNOWN_MODEL, OVERFLOW_MODEL):
+    if name in _models or name in (UNKNOWN_MODEL, OVERFLOW_MODEL, SCHEMA_MODEL):
         return name
     with _models_lock:
         if len(_models) >= MAX_MODELS:
@@ -131,7 +149,10 @@ def normalize_model(model: object) -> str:
     return bounded_model(model) if isinstance(model, str) else UNKNOWN_MODEL
 
 
-_cache: dict[str, tuple[str, str]] = {}
+Description = tuple[str, str, "str | None"]
+"""``(operation, model, table)``: the two labels, and the table for spans."""
+
+_cache: dict[str, Description] = {}
 
 
 def _first_verb(statement: str) -> str:
@@ -147,17 +168,33 @@ def _first_verb(statement: str) -> str:
 
 
 def parse(statement: object) -> tuple[str, str]:
-    """``(operation, model)`` of a SQL statement. Never raises."""
+    """``(operation, model)`` labels of a SQL statement. Never raises."""
+    operation, model, _ = describe(statement)
+    return operation, model
+
+
+def describe(statement: object) -> Description:
+    """``(operation, model, table)`` of a SQL statement, cached. Never raises.
+
+    ``table`` is the table the statement is about, cleaned like a label but outside
+    the label budget (``None`` when there is none): it names spans and equals
+    ``model`` except for schema changes and past the :data:`MAX_MODELS` budget.
+    """
     if not isinstance(statement, str):
-        return OTHER_OPERATION, UNKNOWN_MODEL
+        return OTHER_OPERATION, UNKNOWN_MODEL, None
     cached = _cache.get(statement)
     if cached is not None:
         return cached
+    result: Description
     try:
         operation, name = read(tokenize(statement))
-        result = operation, bounded_model(name)
+        table = _clean(name) if name else None
+        if operation in SCHEMA_OPERATIONS:
+            result = operation, SCHEMA_MODEL, table or None
+        else:
+            result = operation, bounded_model(table), table or None
     except Exception:  # noqa: BLE001 - a label must never break a query (e.g. RecursionError)
-        result = _first_verb(statement), UNKNOWN_MODEL
+        result = _first_verb(statement), UNKNOWN_MODEL, None
     if len(_cache) >= _CACHE_SIZE:
         _cache.clear()  # one-off statements (inlined literals) must not pin memory
     _cache[statement] = result

@@ -12,13 +12,17 @@ from azora_otel._sql import (
     OPERATIONS,
     OTHER_OPERATION,
     OVERFLOW_MODEL,
+    SCHEMA_MODEL,
+    SCHEMA_OPERATIONS,
     UNKNOWN_MODEL,
+    describe,
     normalize_model,
     normalize_operation,
     parse,
     truncate,
 )
 
+# (sql, operation, the table the statement is about: "unknown" when none)
 FUNCTION_FROM = [
     # FROM inside a function's parentheses is no table
     ("SELECT EXTRACT(YEAR FROM birthday) AS y, count(*) FROM users GROUP BY 1", "select", "users"),
@@ -39,6 +43,7 @@ FUNCTION_FROM = [
 ]  # fmt: skip
 
 DDL = [
+    # (sql, operation, table); every create/alter/drop/comment/grant/revoke is model="_schema"
     ("CREATE UNIQUE INDEX ix_deployment_name ON deployment (name)", "create", "deployment"),
     ("create index concurrently if not exists ix on only public.orders (a)", "create", "orders"),
     ("CREATE INDEX ON orders (total)", "create", "orders"),
@@ -207,16 +212,47 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(("sql", "operation", "model"), CASES)
-def test_parse(sql: str, operation: str, model: str) -> None:
+@pytest.mark.parametrize(("sql", "operation", "table"), CASES)
+def test_parse(sql: str, operation: str, table: str) -> None:
+    """``table`` is what the statement is about (``unknown``: nothing); the ``model``
+    label is that table, except for schema changes, which all share ``_schema``."""
+    model = SCHEMA_MODEL if operation in SCHEMA_OPERATIONS else table
     assert parse(sql) == (operation, model)
+    assert describe(sql) == (operation, model, None if table == UNKNOWN_MODEL else table)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "CREATE TABLE flow_run (id CHAR(36) NOT NULL)",
+        "CREATE UNIQUE INDEX ix_flow_run__name ON flow_run (name)",
+        "ALTER TABLE _alembic_tmp_flow_run RENAME TO flow_run",
+        "DROP INDEX ix_flow_run__name",
+        "create sequence s",
+        "COMMENT ON COLUMN flow_run.name IS 'x'",
+        "grant select on flow_run to r",
+        "create temporary table tmp_3f2a9c (a int)",
+    ],
+)
+def test_schema_changes_share_one_model(sql: str) -> None:
+    assert parse(sql)[1] == SCHEMA_MODEL
+
+
+def test_schema_changes_do_not_use_the_model_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_sql, "_models", set())
+    monkeypatch.setattr(_sql, "_cache", {})
+    monkeypatch.setattr(_sql, "MAX_MODELS", 3)
+    for i in range(10):
+        assert parse(f"create temp table scratch_{i} (a int)") == ("create", SCHEMA_MODEL)
+        assert describe(f"drop table scratch_{i}")[2] == f"scratch_{i}"
+    assert parse("select * from orders") == ("select", "orders")
 
 
 def test_parse_is_cached_and_stable() -> None:
     sql = "select * from cached_table where id = ?"
-    first = parse(sql)
-    assert _sql._cache[sql] == first
-    assert parse(sql) is first
+    first = describe(sql)
+    assert _sql._cache[sql] == first == ("select", "cached_table", "cached_table")
+    assert describe(sql) is first  # the hot path is one dict lookup
 
 
 def test_non_strings() -> None:
