@@ -111,7 +111,9 @@ def test_attribute_sets_by_opt_in(
         monkeypatch.delenv("OTEL_SEMCONV_STABILITY_OPT_IN", raising=False)
     else:
         monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", opt_in)
-    spans = run(f"sqlite:///{db_file}", ["create table t (a int)", ("select a from t where a = ?", (1,))])
+    spans = run(
+        f"sqlite:///{db_file}", ["create table t (a int)", ("select a from t where a = ?", (1,))]
+    )
     select = spans[-1]
     assert select.name == "select t"
     attributes: dict[str, Any] = dict(select.attributes or {})
