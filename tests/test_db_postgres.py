@@ -169,9 +169,7 @@ def test_asyncpg_async_exact_exposition(pg: Any) -> None:
         assert "update orders set total = total + 1 where note = $1" in statements
 
 
-def test_stable_semconv_attributes_on_postgresql(
-    pg: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_stable_semconv_attributes_on_postgresql(pg: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """``OTEL_SEMCONV_STABILITY_OPT_IN=database``: the stable names, server included."""
     monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", "database")
     with capture(ENV) as cap:
