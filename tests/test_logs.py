@@ -17,6 +17,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+sys.path.insert(0, str(Path(__file__).parent / "apps"))
+import hostile_harness as harness
+
 from azora_otel._logs import JsonFormatter, RateLimitFilter, TextFormatter, emit, install_handler
 
 
@@ -312,3 +315,39 @@ def test_text_formatter_docstring_shows_what_it_writes() -> None:
     record.levelname = level
     assert name == "azora_otel"
     assert TextFormatter().format(record) == example
+
+
+UVICORN_LOG_CONFIG = {
+    "version": 1,
+    "disable_existing_loggers": True,  # what a hand-written --log-config often says
+    "formatters": {"plain": {"format": "%(levelname)s %(name)s %(message)s"}},
+    "handlers": {"err": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {"uvicorn": {"handlers": ["err"], "level": "WARNING"}},
+}
+
+
+@pytest.mark.e2e
+def test_uvicorn_log_config_does_not_silence_the_records(tmp_path: Path) -> None:
+    """Real uvicorn, ``--log-config`` applied after the distro started; a service name
+    with a newline: every record of the distro arrives, each on one line."""
+    config = tmp_path / "log.json"
+    config.write_text(json.dumps(UVICORN_LOG_CONFIG))
+    port = harness.stack.free_port()
+    service = harness.start_service(
+        tmp_path,
+        [*harness.uvicorn_command(port), "--log-config", str(config)],
+        port,
+        {"PERF_DB_QUERY_MS": "0.000001", "AZORA_LOG_FORMAT": "text"},
+        name="shop\nprod",
+    )
+    try:
+        assert harness.get(port, "/db/users/3", []) == 200
+        harness.stack.wait_for(
+            lambda: "event=slow_query" in service.log(), 60, "a slow_query record"
+        )
+    finally:
+        service.stop()
+    ours = [line for line in service.log().splitlines() if " azora_otel " in line]
+    assert any("event=started" in line and 'service="shop\\nprod"' in line for line in ours)
+    assert any("event=slow_query" in line and "model=users" in line for line in ours)
+    assert "prod" not in [line.strip() for line in service.log().splitlines()]
