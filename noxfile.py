@@ -50,6 +50,8 @@ def db_compat(session: nox.Session, sqlalchemy: str) -> None:
         "pytest",
         "tests/test_sql_parse.py",
         "tests/test_db_metrics.py",
+        "tests/test_db_spans.py",
+        "tests/test_db_migrations.py",
         "tests/test_db_postgres.py",
         *session.posargs,
     )

@@ -2,7 +2,20 @@
 
 Every record carries its fields in ``record.azora`` (a dict), so any handler can
 ship them; the distro's own handler prints them as ``key=value`` text or as one
-JSON object per line (``AZORA_LOG_FORMAT``).
+JSON object per line (``AZORA_LOG_FORMAT``). Either way one record is one line:
+text values with spaces, quotes, ``=``, backslashes or any non-printable
+character are quoted and escaped, tracebacks included.
+
+**The application's logging configuration.** ``logging.config.dictConfig`` and
+``fileConfig`` switch off every existing logger they do not name when
+``disable_existing_loggers`` is true, their default (Alembic's ``env.py`` and
+uvicorn's ``--log-config`` run them after the distro has started): slow-query
+records would vanish while the counters keep counting. So the rule is:
+
+- a configuration that *names* ``azora_otel`` is applied as written (level,
+  handlers, propagation; ``disabled`` set by hand too): the logger is yours;
+- one that does not name it cannot switch it off as a side effect: the
+  ``disable_existing_loggers`` sweep passes over it (:class:`AzoraLogger`).
 """
 
 from __future__ import annotations
@@ -11,13 +24,62 @@ import json
 import logging
 import sys
 import time
+from types import FrameType
 from typing import Any
 
 from opentelemetry import trace
 
-logger = logging.getLogger("azora_otel")
-
 _HANDLER_NAME = "azora_otel"
+
+
+class AzoraLogger(logging.Logger):
+    """The ``azora_otel`` logger, which ``disable_existing_loggers`` does not disable.
+
+    ``disabled`` is a property: the one assignment it ignores is ``True`` made by
+    ``logging.config``'s sweep of the loggers a configuration does not name. A
+    configuration that names the logger, or code that sets ``disabled``, is obeyed.
+    """
+
+    @property
+    def disabled(self) -> bool:
+        return bool(self.__dict__.get("_azora_disabled", False))
+
+    @disabled.setter
+    def disabled(self, value: bool) -> None:
+        if value and _from_unnamed_logger_sweep():
+            return
+        self.__dict__["_azora_disabled"] = value
+
+
+def _from_unnamed_logger_sweep() -> bool:
+    """Whether the current assignment comes from ``logging.config``'s sweep of the
+    existing loggers a new configuration does not name (dictConfig and fileConfig)."""
+    config = sys.modules.get("logging.config")
+    sweep = getattr(config, "_handle_existing_loggers", None)
+    code = getattr(sweep, "__code__", None)
+    if code is None:
+        return False
+    frame: FrameType | None = sys._getframe(1)  # the setter; its caller made the assignment
+    for _ in range(3):
+        frame = frame.f_back if frame is not None else None
+        if frame is None:
+            return False
+        if frame.f_code is code:
+            return True
+    return False
+
+
+def _own_logger() -> logging.Logger:
+    found = logging.getLogger(_HANDLER_NAME)
+    if not isinstance(found, AzoraLogger):
+        with_state = found.__dict__
+        disabled = bool(with_state.pop("disabled", False))
+        found.__class__ = AzoraLogger
+        with_state["_azora_disabled"] = disabled
+    return found
+
+
+logger = _own_logger()
 
 
 def trace_ids() -> dict[str, str]:
@@ -41,20 +103,28 @@ def emit(level: int, event: str, message: str, fields: dict[str, Any]) -> None:
 
 
 class TextFormatter(logging.Formatter):
-    """``2026-11-27T10:00:00Z WARNING azora_otel slow_request method=GET route=/x ...``"""
+    """One line per record: time, level, logger, then the record's fields as ``key=value``.
+
+    ``2026-11-27T10:00:00Z WARNING azora_otel event=slow_request method=GET route=/x
+    status_code=200 duration_ms=183.6 threshold_ms=100.0``. Values are written as they
+    are unless they are empty or hold a space, ``"``, ``=``, ``\\`` or a non-printable
+    character (newline, tab, escape sequences, Unicode line separators): then they are
+    written as a JSON string (``json.loads`` gives the value back) whose non-printable
+    characters are all ``\\uXXXX`` escapes. A record without fields shows its message
+    with the same escapes; an exception is appended as ``exception="..."``.
+    """
 
     def format(self, record: logging.LogRecord) -> str:
         fields: dict[str, Any] = getattr(record, "azora", None) or {}
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-        parts = [f"{stamp}Z", record.levelname, record.name]
+        parts = [f"{stamp}Z", record.levelname, _escape(record.name)]
         if fields:
-            parts.extend(f"{key}={_text_value(value)}" for key, value in fields.items())
+            parts.extend(f"{_key(key)}={_text_value(value)}" for key, value in fields.items())
         else:
-            parts.append(record.getMessage())
-        line = " ".join(parts)
+            parts.append(_escape(record.getMessage()))
         if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
-        return line
+            parts.append(f"exception={_quote(self.formatException(record.exc_info))}")
+        return " ".join(parts)
 
 
 class JsonFormatter(logging.Formatter):
@@ -74,11 +144,40 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str, separators=(",", ":"))
 
 
+def _unicode_escape(char: str) -> str:
+    code = ord(char)
+    if code < 0x10000:
+        return f"\\u{code:04x}"
+    code -= 0x10000  # a JSON string spells astral characters as a surrogate pair
+    return f"\\u{0xD800 + (code >> 10):04x}\\u{0xDC00 + (code & 0x3FF):04x}"
+
+
+def _escape(text: str) -> str:
+    """``text`` with every non-printable character written as a ``\\uXXXX`` escape."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else _unicode_escape(c) for c in text)
+
+
+def _quote(text: str) -> str:
+    """``text`` as a JSON string literal made of printable characters only."""
+    return _escape(json.dumps(text, ensure_ascii=False))
+
+
 def _text_value(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.1f}" if abs(value) >= 1 else f"{value:.6g}"
     text = str(value)
-    return json.dumps(text) if (not text or any(c in text for c in ' "=')) else text
+    if text and text.isprintable() and not any(c in text for c in ' "=\\'):
+        return text
+    return _quote(text)
+
+
+def _key(key: object) -> str:
+    text = str(key)
+    if text and text.isprintable() and not any(c in text for c in ' "=\\'):
+        return text
+    return "".join("_" if c in ' "=\\' or not c.isprintable() else c for c in text) or "_"
 
 
 def install_handler(log_format: str) -> None:

@@ -5,63 +5,40 @@ redacted (``X-Amz-Signature``, ``sig``, ``X-Goog-Signature``...): a request to
 ``/login?token=abc&password=hunter2`` would export both values. The semantic
 conventions say sensitive query content SHOULD be scrubbed when it can be told,
 so the distro adds :class:`RedactingSpanProcessor` to every tracer provider it
-builds: when a span starts, the values of sensitive parameters in ``url.query``
-(and the query part of ``url.full``, ``http.target``, ``http.url``, which older
-instrumentations set) are replaced by ``REDACTED``. Parameter names stay, so the
-span still shows *that* a token was sent.
+builds: when a span starts, and whenever one of them is set again later, the
+values of sensitive parameters in ``url.query`` (and the query part of
+``url.full``, ``http.target``, ``http.url``, which older instrumentations set)
+are replaced by ``REDACTED``. Parameter names stay, so the span still shows
+*that* a token was sent.
 
-A parameter is sensitive when its name, lower-cased with ``-`` read as ``_``, is
-in :data:`SENSITIVE_NAMES` or contains one of :data:`SENSITIVE_PARTS`.
+Which names are sensitive is decided by :func:`azora_otel._secret_names.is_sensitive`
+(read as words: ``access_key``, ``client_secret``, ``X-Amz-Security-Token``,
+``SAMLResponse``, ``jwt``, ``pageToken`` is not), tested against a table of the
+parameter names real APIs use.
+
+Request headers are not in the spans to begin with: FastAPI's native server span
+records the ``Host`` (as ``server.address``) and no other header; the contrib
+middleware used on FastAPI < 0.142 adds ``User-Agent`` (``user_agent.original``)
+and the client address, and records other headers only when the application opts
+in with ``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST``.
 """
 
 from __future__ import annotations
 
-from urllib.parse import unquote_plus
-
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.util.types import AnyValue
+
+from azora_otel._secret_names import is_sensitive
+
+__all__ = ["REDACTED", "RedactingSpanProcessor", "install_redaction", "is_sensitive"]
 
 REDACTED = "REDACTED"
 
-SENSITIVE_NAMES = frozenset(
-    {
-        "sig",
-        "key",
-        "pwd",
-        "auth",
-        "authorization",
-        "code",
-        "awsaccesskeyid",
-        "x_amz_credential",
-        "x_amz_security_token",
-        "x_amz_signature",
-        "x_goog_credential",
-        "x_goog_signature",
-    }
-)
-"""Parameter names redacted when they match exactly (normalised)."""
-
-SENSITIVE_PARTS = (
-    "token",
-    "secret",
-    "password",
-    "passwd",
-    "signature",
-    "credential",
-    "api_key",
-    "apikey",
-    "session",
-)
-"""Parameter names redacted when they contain one of these (normalised)."""
-
 _QUERY_ATTRIBUTES = ("url.query",)
 _URL_ATTRIBUTES = ("url.full", "http.target", "http.url")
-
-
-def is_sensitive(name: str) -> bool:
-    """Whether the query parameter ``name`` carries a secret by its name."""
-    key = unquote_plus(name).strip().lower().replace("-", "_")
-    return key in SENSITIVE_NAMES or any(part in key for part in SENSITIVE_PARTS)
+_ALL_URL_ATTRIBUTES = frozenset(_QUERY_ATTRIBUTES + _URL_ATTRIBUTES)
 
 
 def redact_query(query: str) -> str:
@@ -85,24 +62,43 @@ def redact_url(url: str) -> str:
     return f"{head}?{redact_query(query)}{hash_sep}{fragment}"
 
 
+def _redact_attribute(key: str, value: str) -> str:
+    if key in _QUERY_ATTRIBUTES and "=" in value:
+        return redact_query(value)
+    if key in _URL_ATTRIBUTES and "?" in value:
+        return redact_url(value)
+    return value
+
+
+class _RedactingAttributes(BoundedAttributes):
+    """A span's attributes that redact URL values whenever one is set.
+
+    The contrib ASGI middleware sets its request attributes a second time right after
+    the span started, so scrubbing them once in ``on_start`` is not enough; every
+    write (``set_attribute``, ``set_attributes``) ends in ``_setitem_locked``.
+    """
+
+    def _setitem_locked(self, key: str, value: AnyValue) -> None:
+        if isinstance(value, str) and key in _ALL_URL_ATTRIBUTES:
+            value = _redact_attribute(key, value)
+        super()._setitem_locked(key, value)
+
+
 class RedactingSpanProcessor(SpanProcessor):
-    """Scrubs sensitive query values from a span's URL attributes when it starts."""
+    """Scrubs sensitive query values from a span's URL attributes, at start and on
+    every later write."""
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         try:
-            attributes = span.attributes
+            attributes = getattr(span, "_attributes", None)
+            if type(attributes) is BoundedAttributes:
+                attributes.__class__ = _RedactingAttributes  # later writes
             if not attributes:
                 return
-            for key in _QUERY_ATTRIBUTES:
+            for key in _ALL_URL_ATTRIBUTES:
                 value = attributes.get(key)
-                if isinstance(value, str) and "=" in value:
-                    redacted = redact_query(value)
-                    if redacted != value:
-                        span.set_attribute(key, redacted)
-            for key in _URL_ATTRIBUTES:
-                value = attributes.get(key)
-                if isinstance(value, str) and "?" in value:
-                    redacted = redact_url(value)
+                if isinstance(value, str):
+                    redacted = _redact_attribute(key, value)
                     if redacted != value:
                         span.set_attribute(key, redacted)
         except Exception:  # noqa: BLE001, S110 - a span processor never raises into a request

@@ -34,12 +34,12 @@ So the span is made here, in the same three listeners as the metrics: started in
 ``before_cursor_execute``, ended in exactly one of ``after_cursor_execute`` or
 ``handle_error``. Statements run with ``skip_user_error_events`` (dialect-internal
 probes whose failure would not reach ``handle_error``) get no span, so every span
-started is ended. What we reuse from upstream is its span shape: the name
-``<operation> <db.name>``, kind CLIENT, and the attributes of the database
-semantic conventions it emits by default (``db.system``, ``db.name``,
-``db.statement``, ``db.operation``, ``net.peer.name``/``net.peer.port``), plus
-``db.sql.table`` (the ``model`` label), which upstream does not set.
-``db.statement`` is the statement as sent to the driver, with placeholders
+started is ended. The span's name and attributes (:mod:`azora_otel._db_span`)
+follow the database semantic conventions upstream emits by default, or the
+stable ones under ``OTEL_SEMCONV_STABILITY_OPT_IN=database``, plus the table the
+statement is about, which upstream does not set; the name is ``{operation}
+{table}`` (upstream's ``{first word} {db.name}`` put a SQLite file's full path
+in every span name). The statement is the one sent to the driver, with placeholders
 (``?``, ``%(name)s``, ``$1``): bound parameter values never reach a span, a label
 or a log record.
 """
@@ -58,7 +58,8 @@ from sqlalchemy.engine import Engine
 
 from azora_otel import _state
 from azora_otel._db import ERROR, SUCCESS
-from azora_otel._sql import parse, truncate
+from azora_otel._db_span import Connection, connection
+from azora_otel._sql import describe, truncate
 from azora_otel._telemetry import Telemetry
 from azora_otel._version import __version__
 
@@ -71,9 +72,7 @@ MAX_SPAN_STATEMENT = 4096
 _PENDING = "_azora_query"
 
 _bound: weakref.WeakKeyDictionary[Engine, Telemetry] = weakref.WeakKeyDictionary()
-_span_attributes: weakref.WeakKeyDictionary[Engine, dict[str, str | int]] = (
-    weakref.WeakKeyDictionary()
-)
+_connections: weakref.WeakKeyDictionary[Engine, Connection] = weakref.WeakKeyDictionary()
 _tracers: dict[int, tuple[Any, Tracer]] = {}
 _class_hooks = False
 
@@ -113,35 +112,19 @@ def _tracer(telemetry: Telemetry) -> Tracer | None:
     return tracer
 
 
-def _base_attributes(engine: Engine) -> dict[str, str | int]:
-    attrs = _span_attributes.get(engine)
-    if attrs is None:
-        url = engine.url
-        name = engine.dialect.name
-        attrs = {"db.system": "postgresql" if name.startswith("postgres") else name}
-        if url.database:
-            attrs["db.name"] = url.database
-        if url.host:
-            attrs["net.peer.name"] = url.host
-        if url.port:
-            attrs["net.peer.port"] = url.port
-        _span_attributes[engine] = attrs
-    return attrs
+def _connection(engine: Engine) -> Connection:
+    conn = _connections.get(engine)
+    if conn is None:
+        conn = _connections[engine] = connection(engine)
+    return conn
 
 
 def _start_span(
-    tracer: Tracer, engine: Engine, operation: str, model: str, statement: str
+    tracer: Tracer, engine: Engine, operation: str, table: str | None, statement: str
 ) -> trace.Span:
-    base = _base_attributes(engine)
-    attributes: dict[str, str | int] = {
-        **base,
-        "db.statement": truncate(statement, MAX_SPAN_STATEMENT),
-        "db.operation": operation,
-    }
-    if model != "unknown":
-        attributes["db.sql.table"] = model
-    db_name = base.get("db.name")
-    name = f"{operation} {db_name}" if db_name else operation
+    name, attributes = _connection(engine).span(
+        operation, table, truncate(statement, MAX_SPAN_STATEMENT)
+    )
     return tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
 
 
@@ -155,13 +138,13 @@ def _before(
         telemetry = _bound.get(engine) or _state.get()
         if telemetry is None:
             return
-        operation, model = parse(statement)
+        operation, model, table = describe(statement)
         span = None
         tracer = _tracer(telemetry)
         if tracer is not None and not context.execution_options.get(
             "skip_user_error_events", False
         ):
-            span = _start_span(tracer, engine, operation, model, statement)
+            span = _start_span(tracer, engine, operation, table, statement)
         setattr(context, _PENDING, _Pending(telemetry, operation, model, statement, span))
     except Exception:  # noqa: BLE001 - instrumentation never breaks a query
         _log.debug("azora-otel: before_cursor_execute failed", exc_info=True)

@@ -134,7 +134,7 @@ def test_psycopg_sync_exact_exposition(pg: Any) -> None:
         span = next(
             s for s in cap.spans() if s.attributes and s.attributes.get("db.operation") == "update"
         )
-        assert span.name == "update azora_test"
+        assert span.name == "update orders"
         attributes = dict(span.attributes or {})
         assert isinstance(attributes.pop("net.peer.port"), int)
         assert attributes == {
@@ -167,6 +167,31 @@ def test_asyncpg_async_exact_exposition(pg: Any) -> None:
         assert counter.started == counter.ended == exp.total
         statements = {s.attributes["db.statement"] for s in cap.spans() if s.attributes}
         assert "update orders set total = total + 1 where note = $1" in statements
+
+
+def test_stable_semconv_attributes_on_postgresql(pg: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``OTEL_SEMCONV_STABILITY_OPT_IN=database``: the stable names, server included."""
+    monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", "database")
+    with capture(ENV) as cap:
+        engine = instrument_engine(sa.create_engine(pg("psycopg")), cap.telemetry)
+        try:
+            with engine.begin() as conn:
+                conn.execute(sa.text("create temporary table t_semconv (a int)"))
+                conn.execute(sa.text("select a from t_semconv where a = :a"), {"a": 1})
+        finally:
+            engine.dispose()
+        create, select = (s for s in cap.spans() if "t_semconv" in s.name)
+    assert (create.name, select.name) == ("create t_semconv", "select t_semconv")
+    attributes = dict(select.attributes or {})
+    assert isinstance(attributes.pop("server.port"), int)
+    assert attributes == {
+        "db.system.name": "postgresql",
+        "db.namespace": "azora_test",
+        "server.address": "127.0.0.1",
+        "db.query.text": "select a from t_semconv where a = %(a)s",
+        "db.operation.name": "select",
+        "db.collection.name": "t_semconv",
+    }
 
 
 def test_asyncpg_sampling_off_counts_everything(pg: Any) -> None:

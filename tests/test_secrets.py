@@ -9,6 +9,7 @@ values of every sensitive parameter (``token``, ``password``, ``api_key``...).
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 import sys
@@ -18,12 +19,15 @@ import pytest
 from _client import get
 from hypothesis import given
 from hypothesis import strategies as st
+from opentelemetry.trace import SpanKind
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 import azora_otel
+from azora_otel import _fastapi
 from azora_otel._logs import JsonFormatter, TextFormatter
 from azora_otel._redact import REDACTED, is_sensitive, redact_query, redact_url
+from azora_otel._secret_names import words
 from azora_otel._sqlalchemy import uninstrument_engine
 from azora_otel.testing import capture
 
@@ -134,24 +138,55 @@ def test_in_memory_no_secret_in_exposition_logs_or_spans(
     assert any("password = ?" in q.get("statement", "") for q in slow_queries)
 
 
+def _table() -> list[tuple[str, bool, str]]:
+    """``tests/data/query_parameter_names.csv``: real parameter names, whether they
+    are secrets, and where they come from."""
+    rows: dict[str, tuple[str, bool, str]] = {}
+    path = Path(__file__).parent / "data" / "query_parameter_names.csv"
+    lines = [line for line in path.read_text().splitlines() if not line.startswith("#")]
+    for row in csv.DictReader(lines):
+        sensitive = {"yes": True, "no": False}[row["sensitive"]]
+        previous = rows.get(row["name"])
+        assert previous is None or previous[1] == sensitive, f"contradictory rows: {row}"
+        rows[row["name"]] = (row["name"], sensitive, row["source"])
+    return list(rows.values())
+
+
+TABLE = _table()
+
+
+def test_the_table_has_both_sides() -> None:
+    assert sum(1 for _, s, _ in TABLE if s) >= 60
+    assert sum(1 for _, s, _ in TABLE if not s) >= 60
+
+
+@pytest.mark.parametrize(("name", "sensitive", "source"), TABLE, ids=[r[0] for r in TABLE])
+def test_real_parameter_names(name: str, sensitive: bool, source: str) -> None:
+    assert is_sensitive(name) is sensitive, source
+    query = f"a=1&{name}=s3cr3t&b=2"
+    expected = f"a=1&{name}={REDACTED}&b=2" if sensitive else query
+    assert redact_query(query) == expected
+
+
 @pytest.mark.parametrize(
     "name",
     [
-        "token", "Token", "access_token", "refresh-token", "id_token", "password", "passwd",
-        "pwd", "secret", "client_secret", "api_key", "apikey", "API-KEY", "key", "sig",
-        "Signature", "X-Goog-Signature", "X-Amz-Signature", "X-Amz-Credential",
-        "X-Amz-Security-Token", "AWSAccessKeyId", "session", "sessionid", "auth", "code",
+        "token", "Token", "TOKEN", "access-token", "refresh-token", "idToken", "authToken",
+        "API-KEY", "x-api-key", "X-API-KEY", "apiKey", "ApiKey", "access%5Fkey", "secret+key",
+        "client.secret", "Password", "userPassword", "SESSION", "sessionId",
     ],
 )  # fmt: skip
-def test_sensitive_names(name: str) -> None:
+def test_spellings(name: str) -> None:
     assert is_sensitive(name)
-    assert redact_query(f"a=1&{name}=s3cr3t&b=2") == f"a=1&{name}={REDACTED}&b=2"
 
 
-@pytest.mark.parametrize("name", ["q", "page", "author", "sort", "x", "id", "limit"])
-def test_harmless_names_are_kept(name: str) -> None:
-    assert not is_sensitive(name)
-    assert redact_query(f"{name}=v") == f"{name}=v"
+def test_words() -> None:
+    assert words("X-Amz-Security-Token") == ["x", "amz", "security", "token"]
+    assert words("SAMLResponse") == ["saml", "response"]
+    assert words("AWSAccessKeyId") == ["aws", "access", "key", "id"]
+    assert words("nextPageToken") == ["next", "page", "token"]
+    assert words("client_secret") == ["client", "secret"]
+    assert words("PHPSESSID") == ["phpsessid"]
 
 
 def test_redact_url_keeps_path_and_fragment() -> None:
@@ -218,3 +253,41 @@ def test_real_service_logs_spans_and_exposition_hold_no_secret(tmp_path: Path) -
     assert '"event":"slow_query"' in log
     assert '"event":"slow_request"' in log
     assert '"db.statement": "select sleep_ms(?), count(*) from users where password = ?"' in log
+
+
+HEADER_SECRETS = {
+    "Authorization": "Bearer hdr-auth-1a2b",
+    "Cookie": "sessionid=hdr-cookie-3c4d",
+    "X-Api-Key": "hdr-apikey-5e6f",
+    "Proxy-Authorization": "Basic hdr-proxy-7a8b",
+}
+
+
+@pytest.mark.parametrize("spans_from", ["fastapi-native", "contrib-asgi"])
+def test_server_spans_of_both_paths_hold_no_header_or_query_secret(spans_from: str) -> None:
+    """FastAPI's native span (FastAPI >= 0.142) and the contrib middleware (older
+    FastAPI, which sets its URL attributes again after the span started) record no
+    credential header and no sensitive query value; which header-derived attributes
+    each has."""
+    with capture() as cap:
+        app = hostile_app.create_app()
+        if spans_from == "fastapi-native":
+            azora_otel.instrument_app(app, cap.telemetry)
+        else:
+            _fastapi._add_contrib_spans(app, cap.telemetry)
+        headers = {**HEADER_SECRETS, "User-Agent": "probe/1.0"}
+        assert get(app, LOGIN_TARGET, headers=headers).status_code == 200
+        spans = cap.spans()
+    server = [s for s in spans if s.kind is SpanKind.SERVER]
+    assert len(server) == 1
+    for span in spans:
+        text = span_text(span)
+        assert not any(value.split()[-1] in text for value in HEADER_SECRETS.values()), text
+        assert leaked(text) == [], text
+        assert not any(k.startswith("http.request.header.") for k in span.attributes or {})
+    attributes = dict(server[0].attributes or {})
+    from_headers = {k for k, v in attributes.items() if v in ("probe/1.0", "test")}
+    if spans_from == "fastapi-native":
+        assert from_headers == {"server.address"}  # the Host header
+    else:
+        assert "probe/1.0" in attributes.values()  # User-Agent, per the HTTP conventions

@@ -12,12 +12,102 @@ from azora_otel._sql import (
     OPERATIONS,
     OTHER_OPERATION,
     OVERFLOW_MODEL,
+    SCHEMA_MODEL,
+    SCHEMA_OPERATIONS,
     UNKNOWN_MODEL,
+    describe,
     normalize_model,
     normalize_operation,
     parse,
     truncate,
 )
+
+# (sql, operation, the table the statement is about: "unknown" when none)
+FUNCTION_FROM = [
+    # FROM inside a function's parentheses is no table
+    ("SELECT EXTRACT(YEAR FROM birthday) AS y, count(*) FROM users GROUP BY 1", "select", "users"),
+    ("SELECT EXTRACT(YEAR FROM birthday)", "select", UNKNOWN_MODEL),
+    ("select extract(epoch from now() - created_at) from (select 1) s", "select", UNKNOWN_MODEL),
+    ("select substring(name from 2 for 3)", "select", UNKNOWN_MODEL),
+    ("select substring(name from start_at) from users", "select", "users"),
+    ("select substring(name from start_at)", "select", UNKNOWN_MODEL),
+    ("select trim(both ' ' from name)", "select", UNKNOWN_MODEL),
+    ("select trim(leading from name) from users", "select", "users"),
+    ("select overlay(name placing 'x' from 2 for 3)", "select", UNKNOWN_MODEL),
+    ("select position('a' in name), substring(x from 1) from users", "select", "users"),
+    ("select a is distinct from b", "select", UNKNOWN_MODEL),
+    ("select * from t where a is not distinct from b", "select", "t"),
+    # a subquery inside a function's parentheses is still a query
+    ("select coalesce((select max(price) from items), 0)", "select", "items"),
+    ("select count(*) filter (where x in (select id from flagged))", "select", "flagged"),
+]  # fmt: skip
+
+DDL = [
+    # (sql, operation, table); every create/alter/drop/comment/grant/revoke is model="_schema"
+    ("CREATE UNIQUE INDEX ix_deployment_name ON deployment (name)", "create", "deployment"),
+    ("create index concurrently if not exists ix on only public.orders (a)", "create", "orders"),
+    ("CREATE INDEX ON orders (total)", "create", "orders"),
+    ('CREATE INDEX "ix" ON "Orders" ("a") WHERE a > 0', "create", "orders"),
+    ("DROP INDEX ix_deployment_name", "drop", UNKNOWN_MODEL),
+    ("DROP INDEX IF EXISTS public.ix_orders", "drop", UNKNOWN_MODEL),
+    ("drop index ix_orders on orders", "drop", "orders"),
+    ("ALTER TABLE deployment ADD COLUMN x INTEGER", "alter", "deployment"),
+    ("alter table if exists only orders drop column x", "alter", "orders"),
+    ("ALTER INDEX ix RENAME TO ix2", "alter", UNKNOWN_MODEL),
+    ("create view recent as select * from orders", "create", "recent"),
+    ("create or replace materialized view daily as select 1", "create", "daily"),
+    ("drop view if exists recent", "drop", "recent"),
+    ("refresh materialized view concurrently daily", "refresh", "daily"),
+    ("CREATE TRIGGER tr AFTER UPDATE OF a ON orders FOR EACH ROW EXECUTE f()", "create", "orders"),
+    ("create policy p on orders using (owner = current_user)", "create", "orders"),
+    ("create virtual table docs using fts5(body)", "create", "docs"),
+    ("create sequence order_seq", "create", UNKNOWN_MODEL),
+    ("create schema reporting", "create", UNKNOWN_MODEL),
+    ("comment on table orders is 'x'", "comment", "orders"),
+    ("COMMENT ON COLUMN public.orders.total IS 'cents'", "comment", "orders"),
+    ("COPY orders (id, total) FROM STDIN WITH (FORMAT csv)", "copy", "orders"),
+    ("copy (select * from items where a > 1) to stdout", "copy", "items"),
+    ("LOCK TABLE orders IN ACCESS EXCLUSIVE MODE", "lock", "orders"),
+    ("lock orders", "lock", "orders"),
+    ("LOCK TABLES orders WRITE", "lock", "orders"),
+    ("ANALYZE orders", "analyze", "orders"),
+    ("analyze verbose orders (total)", "analyze", "orders"),
+    ("ANALYZE", "analyze", UNKNOWN_MODEL),
+    ("VACUUM FULL ANALYZE orders", "vacuum", "orders"),
+    ("vacuum (verbose, skip_locked) public.orders", "vacuum", "orders"),
+    ("VACUUM", "vacuum", UNKNOWN_MODEL),
+    ("vacuum main", "vacuum", UNKNOWN_MODEL),
+    ("vacuum into '/tmp/backup.db'", "vacuum", UNKNOWN_MODEL),
+    ("REINDEX TABLE CONCURRENTLY orders", "reindex", "orders"),
+    ("reindex index ix_orders", "reindex", UNKNOWN_MODEL),
+    ("grant select on orders to reporting", "grant", "orders"),
+    ("GRANT SELECT ON ALL TABLES IN SCHEMA public TO r", "grant", UNKNOWN_MODEL),
+    ("revoke all on table orders from r", "revoke", "orders"),
+    # synonyms of transaction control
+    ("END", "commit", UNKNOWN_MODEL),
+    ("end transaction", "commit", UNKNOWN_MODEL),
+    ("ABORT", "rollback", UNKNOWN_MODEL),
+    ("START TRANSACTION ISOLATION LEVEL SERIALIZABLE", "begin", UNKNOWN_MODEL),
+    # Alembic's SQLite batch mode: the scratch copy is labelled with its table
+    ("CREATE TABLE _alembic_tmp_deployment (id CHAR(36) NOT NULL)", "create", "deployment"),
+    ("INSERT INTO _alembic_tmp_deployment (id) SELECT id FROM deployment", "insert", "deployment"),
+    ("ALTER TABLE _alembic_tmp_deployment RENAME TO deployment", "alter", "deployment"),
+    # SQLite reflection reads the catalog, not the table
+    ('PRAGMA main.table_info("deployment")', "pragma", UNKNOWN_MODEL),
+]  # fmt: skip
+
+MULTI = [
+    # several statements: the first write wins, else the first non-control statement
+    ("SELECT 1; DELETE FROM orders", "delete", "orders"),
+    ("select * from a; update b set x = 1; delete from c", "update", "b"),
+    ("BEGIN; SELECT * FROM orders; COMMIT", "select", "orders"),
+    ("set search_path to app; select * from orders;", "select", "orders"),
+    ("begin; commit", "begin", UNKNOWN_MODEL),
+    ("select 1;", "select", UNKNOWN_MODEL),
+    ("; ; select * from orders", "select", "orders"),
+    ("select ';' from a; insert into b values (';')", "insert", "b"),
+    ("create table t (a int); create index ix on t (a)", "create", "t"),
+]  # fmt: skip
 
 CASES = [
     # plain DML, as SQLAlchemy renders it for each driver's paramstyle
@@ -59,7 +149,18 @@ CASES = [
         "orders",
     ),
     ("with a as (select 1) insert into audit select * from a", "insert", "audit"),
-    ("with x as (update orders set a = 1 returning *) select * from x", "select", "orders"),
+    # a CTE that writes: the write is the statement's operation, never hidden by the select
+    ("with x as (update orders set a = 1 returning *) select * from x", "update", "orders"),
+    (
+        "with d as (delete from items where id = $1 returning *) select count(*) from d",
+        "delete",
+        "items",
+    ),
+    (
+        "with i as (insert into audit (a) values (1) returning id) insert into log select * from i",
+        "insert",
+        "log",
+    ),
     (
         "with recursive r(n) as (select 1 union all select n + 1 from r) select * from r",
         "select",
@@ -100,24 +201,58 @@ CASES = [
     # DDL
     ("CREATE TABLE orders (id INTEGER NOT NULL, PRIMARY KEY (id))", "create", "orders"),
     ("create temporary table if not exists scratch (a int)", "create", "scratch"),
-    ("create index ix_orders_total on orders (total)", "create", UNKNOWN_MODEL),
+    ("create index ix_orders_total on orders (total)", "create", "orders"),
     ("DROP TABLE IF EXISTS public.orders", "drop", "orders"),
     ("alter table only orders add column x int", "alter", "orders"),
     ("truncate table items", "truncate", "items"),
     ("truncate items", "truncate", "items"),
+    *FUNCTION_FROM,
+    *DDL,
+    *MULTI,
 ]
 
 
-@pytest.mark.parametrize(("sql", "operation", "model"), CASES)
-def test_parse(sql: str, operation: str, model: str) -> None:
+@pytest.mark.parametrize(("sql", "operation", "table"), CASES)
+def test_parse(sql: str, operation: str, table: str) -> None:
+    """``table`` is what the statement is about (``unknown``: nothing); the ``model``
+    label is that table, except for schema changes, which all share ``_schema``."""
+    model = SCHEMA_MODEL if operation in SCHEMA_OPERATIONS else table
     assert parse(sql) == (operation, model)
+    assert describe(sql) == (operation, model, None if table == UNKNOWN_MODEL else table)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "CREATE TABLE flow_run (id CHAR(36) NOT NULL)",
+        "CREATE UNIQUE INDEX ix_flow_run__name ON flow_run (name)",
+        "ALTER TABLE _alembic_tmp_flow_run RENAME TO flow_run",
+        "DROP INDEX ix_flow_run__name",
+        "create sequence s",
+        "COMMENT ON COLUMN flow_run.name IS 'x'",
+        "grant select on flow_run to r",
+        "create temporary table tmp_3f2a9c (a int)",
+    ],
+)
+def test_schema_changes_share_one_model(sql: str) -> None:
+    assert parse(sql)[1] == SCHEMA_MODEL
+
+
+def test_schema_changes_do_not_use_the_model_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_sql, "_models", set())
+    monkeypatch.setattr(_sql, "_cache", {})
+    monkeypatch.setattr(_sql, "MAX_MODELS", 3)
+    for i in range(10):
+        assert parse(f"create temp table scratch_{i} (a int)") == ("create", SCHEMA_MODEL)
+        assert describe(f"drop table scratch_{i}")[2] == f"scratch_{i}"
+    assert parse("select * from orders") == ("select", "orders")
 
 
 def test_parse_is_cached_and_stable() -> None:
     sql = "select * from cached_table where id = ?"
-    first = parse(sql)
-    assert _sql._cache[sql] == first
-    assert parse(sql) is first
+    first = describe(sql)
+    assert _sql._cache[sql] == first == ("select", "cached_table", "cached_table")
+    assert describe(sql) is first  # the hot path is one dict lookup
 
 
 def test_non_strings() -> None:
