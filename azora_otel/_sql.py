@@ -20,12 +20,11 @@ from orders ...`` is a ``delete``), unless one of its CTEs writes: ``with d as
   ``truncate``, ``copy t``, ``copy (query)``: the named (or queried) table;
 - utility statements: ``lock t``, ``analyze t``, ``vacuum t``, ``reindex table
   t``, ``refresh materialized view t`` → ``t``; ``vacuum`` alone → ``unknown``;
-- schema changes (:data:`SCHEMA_OPERATIONS`: ``create``, ``alter``, ``drop``,
-  ``comment``, ``grant``, ``revoke``) are all :data:`SCHEMA_MODEL` (``_schema``);
-  the table they are about (``create|alter|drop table|view t``, ``create
-  index|trigger|policy ... on t``, ``comment on column t.c``, ``grant ... on t``;
-  none for ``drop index name`` without ``ON`` or ``create sequence``) is read
-  all the same, for the statement's span (:func:`describe`);
+- schema changes name the table they change: ``create|alter|drop table|view t``,
+  ``create index|trigger|policy ... on t``, ``comment on column t.c``, ``grant ...
+  on t`` → ``t``; ``drop index name`` without ``ON``, ``create sequence`` and
+  ``create schema`` name none (``unknown``). A slow ``alter table`` on a big table is
+  a classic migration incident: the label says which table;
 - schema-qualified names keep the table only (``public.orders`` → ``orders``): the
   label says *which table*, the seed's "model"; two schemas holding tables of the
   same name share a series, which is the price of keeping the label short and
@@ -64,8 +63,6 @@ __all__ = [
     "OPERATIONS",
     "OTHER_OPERATION",
     "OVERFLOW_MODEL",
-    "SCHEMA_MODEL",
-    "SCHEMA_OPERATIONS",
     "TEMPORARY_TABLE_PREFIXES",
     "UNKNOWN_MODEL",
     "bounded_model",
@@ -89,18 +86,6 @@ TEMPORARY_TABLE_PREFIXES = ("_alembic_tmp_",)
 """Prefixes of the scratch tables migration tools make for one table and drop: the
 label is the table they stand for (Alembic's SQLite batch mode copies ``x`` through
 ``_alembic_tmp_x``)."""
-
-SCHEMA_OPERATIONS = frozenset({"create", "alter", "drop", "comment", "grant", "revoke"})
-"""Statements that change the schema, not the data: their ``model`` is :data:`SCHEMA_MODEL`."""
-
-SCHEMA_MODEL = "_schema"
-"""``model`` of every :data:`SCHEMA_OPERATIONS` statement, whatever it names.
-
-Schema changes run once (migrations at start-up) or with generated names (temporary
-tables, new partitions): as labels they would leave about three series sets per
-table for the life of the process, and generated names would use up the
-:data:`MAX_MODELS` budget of the tables queries are about. The table stays on the
-statement's span (``db.sql.table``) and in its ``slow_query`` record's statement."""
 
 _CACHE_SIZE = 4096
 
@@ -126,7 +111,7 @@ def bounded_model(name: str | None) -> str:
     name = _clean(name)
     if not name:
         return UNKNOWN_MODEL
-    if name in _models or name in (UNKNOWN_MODEL, OVERFLOW_MODEL, SCHEMA_MODEL):
+    if name in _models or name in (UNKNOWN_MODEL, OVERFLOW_MODEL):
         return name
     with _models_lock:
         if len(_models) >= MAX_MODELS:
@@ -178,7 +163,7 @@ def describe(statement: object) -> Description:
 
     ``table`` is the table the statement is about, cleaned like a label but outside
     the label budget (``None`` when there is none): it names spans and equals
-    ``model`` except for schema changes and past the :data:`MAX_MODELS` budget.
+    ``model`` until the :data:`MAX_MODELS` budget is spent.
     """
     if not isinstance(statement, str):
         return OTHER_OPERATION, UNKNOWN_MODEL, None
@@ -189,10 +174,7 @@ def describe(statement: object) -> Description:
     try:
         operation, name = read(tokenize(statement))
         table = _clean(name) if name else None
-        if operation in SCHEMA_OPERATIONS:
-            result = operation, SCHEMA_MODEL, table or None
-        else:
-            result = operation, bounded_model(table), table or None
+        result = operation, bounded_model(table), table or None
     except Exception:  # noqa: BLE001 - a label must never break a query (e.g. RecursionError)
         result = _first_verb(statement), UNKNOWN_MODEL, None
     if len(_cache) >= _CACHE_SIZE:

@@ -73,11 +73,11 @@ def mix(slow_sql: str, slow_params: dict[str, Any]) -> list[Step]:
     return [
         Step(
             "create table orders (id integer primary key, total integer, note varchar(64))",
-            ("create", "_schema"),  # schema changes share one model
+            ("create", "orders"),
         ),
         Step(
             "create table items (id integer primary key, order_id integer, sku varchar(64))",
-            ("create", "_schema"),
+            ("create", "items"),
         ),
         Step(insert_order, ("insert", "orders"), rows),  # executemany: one statement
         Step(insert_order, ("insert", "orders"), {"id": 4, "total": 40, "note": SECRET}),
@@ -285,7 +285,7 @@ def test_exposition_lists_the_contract_series(db_url: str) -> None:
     assert 'db_queries_total{model="orders",operation="select",status="success"} 5.0' in text
     assert 'db_queries_total{model="missing_table",operation="select",status="error"} 2.0' in text
     assert 'slow_queries_total{model="orders",operation="select"} 1.0' in text
-    assert 'db_query_duration_ms_bucket{le="5",model="_schema",operation="create"}' in text
+    assert 'db_query_duration_ms_bucket{le="5",model="orders",operation="create"}' in text
     assert "_milliseconds" not in text
 
 
@@ -548,7 +548,7 @@ def test_hooks_cover_every_engine_sync_and_async(process_wide: Capture, tmp_path
 
     asyncio.run(go())
     assert series(process_wide, "db_queries_total") == {
-        ("_schema", "create", "success"): 1,
+        ("t", "create", "success"): 1,
         ("t", "insert", "success"): 1,
         ("t", "select", "success"): 2,
     }
@@ -645,7 +645,7 @@ def test_launcher_instruments_engines_created_after_boot(tmp_path: Path) -> None
     )
     assert done.returncode == 0, done.stderr
     for line in (
-        'db_queries_total{model="_schema",operation="create",status="success"} 1.0',
+        'db_queries_total{model="orders",operation="create",status="success"} 1.0',
         'db_queries_total{model="orders",operation="insert",status="success"} 1.0',
         'db_queries_total{model="orders",operation="select",status="success"} 1.0',
     ):

@@ -104,11 +104,11 @@ def test_migration_labels_are_bounded_and_real_tables(
     models = {model for _, model in found}
     assert not any(m.startswith("_alembic_tmp_") for m in models)
     # Every model label is a table the database really has, or one of the fixed labels.
-    assert models - {"_schema", "unknown"} <= tables
-    # Schema changes share one model; data statements name their table, the scratch
-    # copy of batch mode included ("insert into _alembic_tmp_orders ... from orders").
-    assert {op for op, model in found if model == "_schema"} == {"create", "drop", "alter"}
-    assert not any(model != "_schema" for op, model in found if op in {"create", "drop", "alter"})
+    assert models - {"unknown"} <= tables
+    # Schema changes and data statements name their table, the scratch copy of batch
+    # mode included ("create table _alembic_tmp_orders", "insert into
+    # _alembic_tmp_orders ... from orders", "alter table _alembic_tmp_orders rename").
+    assert {("create", "orders"), ("drop", "orders"), ("alter", "orders")} <= found
     assert {("insert", "orders"), ("update", "orders")} <= found
 
 
@@ -118,7 +118,7 @@ def test_migration_records_survive_alembic_file_config(
     _, log, _ = migrated
     records = [line for line in log.splitlines() if "event=slow_query" in line]
     assert any("operation=update model=orders" in line for line in records), log
-    assert any("operation=alter model=_schema" in line for line in records), log
+    assert any("operation=alter model=orders" in line for line in records), log
     # One record per line, statements with newlines included (Alembic's DDL has them).
     assert all(re.match(r"\d{4}-\d\d-\d\dT", line) for line in log.splitlines())
     assert not logging.getLogger("azora_otel").disabled

@@ -12,8 +12,6 @@ from azora_otel._sql import (
     OPERATIONS,
     OTHER_OPERATION,
     OVERFLOW_MODEL,
-    SCHEMA_MODEL,
-    SCHEMA_OPERATIONS,
     UNKNOWN_MODEL,
     describe,
     normalize_model,
@@ -43,7 +41,7 @@ FUNCTION_FROM = [
 ]  # fmt: skip
 
 DDL = [
-    # (sql, operation, table); every create/alter/drop/comment/grant/revoke is model="_schema"
+    # (sql, operation, table): schema changes name the table they change
     ("CREATE UNIQUE INDEX ix_deployment_name ON deployment (name)", "create", "deployment"),
     ("create index concurrently if not exists ix on only public.orders (a)", "create", "orders"),
     ("CREATE INDEX ON orders (total)", "create", "orders"),
@@ -215,37 +213,43 @@ CASES = [
 @pytest.mark.parametrize(("sql", "operation", "table"), CASES)
 def test_parse(sql: str, operation: str, table: str) -> None:
     """``table`` is what the statement is about (``unknown``: nothing); the ``model``
-    label is that table, except for schema changes, which all share ``_schema``."""
-    model = SCHEMA_MODEL if operation in SCHEMA_OPERATIONS else table
-    assert parse(sql) == (operation, model)
-    assert describe(sql) == (operation, model, None if table == UNKNOWN_MODEL else table)
+    label is that table."""
+    assert parse(sql) == (operation, table)
+    assert describe(sql) == (operation, table, None if table == UNKNOWN_MODEL else table)
 
 
 @pytest.mark.parametrize(
-    "sql",
+    ("sql", "operation", "model"),
     [
-        "CREATE TABLE flow_run (id CHAR(36) NOT NULL)",
-        "CREATE UNIQUE INDEX ix_flow_run__name ON flow_run (name)",
-        "ALTER TABLE _alembic_tmp_flow_run RENAME TO flow_run",
-        "DROP INDEX ix_flow_run__name",
-        "create sequence s",
-        "COMMENT ON COLUMN flow_run.name IS 'x'",
-        "grant select on flow_run to r",
-        "create temporary table tmp_3f2a9c (a int)",
+        # A migration as Alembic's SQLite batch mode runs it: every statement names the
+        # table it changes, the scratch copy included.
+        ("CREATE TABLE flow_run (id CHAR(36) NOT NULL)", "create", "flow_run"),
+        ("CREATE UNIQUE INDEX ix_flow_run__name ON flow_run (name)", "create", "flow_run"),
+        ("CREATE TABLE _alembic_tmp_flow_run (id CHAR(36) NOT NULL)", "create", "flow_run"),
+        ("INSERT INTO _alembic_tmp_flow_run (id) SELECT flow_run.id FROM flow_run", "insert",
+         "flow_run"),
+        ("DROP TABLE flow_run", "drop", "flow_run"),
+        ("ALTER TABLE _alembic_tmp_flow_run RENAME TO flow_run", "alter", "flow_run"),
+        ("DROP INDEX ix_flow_run__name", "drop", UNKNOWN_MODEL),
+        ("create sequence s", "create", UNKNOWN_MODEL),
+        ("COMMENT ON COLUMN flow_run.name IS 'x'", "comment", "flow_run"),
+        ("grant select on flow_run to r", "grant", "flow_run"),
     ],
-)
-def test_schema_changes_share_one_model(sql: str) -> None:
-    assert parse(sql)[1] == SCHEMA_MODEL
+)  # fmt: skip
+def test_schema_changes_name_their_table(sql: str, operation: str, model: str) -> None:
+    assert parse(sql) == (operation, model)
 
 
-def test_schema_changes_do_not_use_the_model_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_generated_table_names_stay_within_the_model_budget(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setattr(_sql, "_models", set())
     monkeypatch.setattr(_sql, "_cache", {})
     monkeypatch.setattr(_sql, "MAX_MODELS", 3)
-    for i in range(10):
-        assert parse(f"create temp table scratch_{i} (a int)") == ("create", SCHEMA_MODEL)
-        assert describe(f"drop table scratch_{i}")[2] == f"scratch_{i}"
-    assert parse("select * from orders") == ("select", "orders")
+    labels = {parse(f"create temp table scratch_{i} (a int)")[1] for i in range(10)}
+    assert labels == {"scratch_0", "scratch_1", "scratch_2", OVERFLOW_MODEL}
+    assert describe("drop table scratch_9")[2] == "scratch_9"  # the span still names it
+    assert parse("select * from scratch_1") == ("select", "scratch_1")
 
 
 def test_parse_is_cached_and_stable() -> None:
