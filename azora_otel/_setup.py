@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -20,6 +21,7 @@ from azora_otel._telemetry import Telemetry
 from azora_otel._version import __version__
 
 _log = logging.getLogger("azora_otel")
+_metrics_server: ThreadingHTTPServer | None = None
 
 
 def configure(
@@ -65,7 +67,10 @@ def configure(
             trace.set_tracer_provider(telemetry.tracer_provider)
     _state.install(telemetry)
     if settings.metrics_port is not None and telemetry.prometheus is not None:
-        start_metrics_server(telemetry, settings.metrics_host, settings.metrics_port)
+        global _metrics_server  # noqa: PLW0603 - one per configured distro
+        _metrics_server = start_metrics_server(
+            telemetry.prometheus, settings.metrics_host, settings.metrics_port
+        )
     if auto_instrument:
         _install_hooks(settings)
     _log.info("azora-otel %s started", __version__, extra={"azora": _banner(settings)})
@@ -138,5 +143,10 @@ def get_performance_stats(telemetry: Telemetry | None = None) -> PerformanceStat
 
 
 def shutdown() -> None:
-    """Flush the last metrics and spans and stop the exporters."""
+    """Flush the last metrics and spans, stop the exporters and the metrics port."""
+    global _metrics_server
     _state.shutdown()
+    server, _metrics_server = _metrics_server, None
+    if server is not None:
+        server.shutdown()
+        server.server_close()
