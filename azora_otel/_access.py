@@ -237,18 +237,21 @@ _warned: set[str] = set()
 def warn_if_exposed(access: MetricsAccess, server_host: str | None, where: str) -> None:
     """Say once per ``where`` that an unprotected exposition is reachable beyond loopback.
 
-    For the separate port ``server_host`` is the bind address, known at start-up; on
-    the app's port it is the local address the first scrape arrived on.
+    ``server_host`` is a local address: for the separate port the address it is bound
+    to, known at start-up; on the app's port the local address the scrape arrived on
+    (the first scrape that arrives on a non-loopback address tells). Anything that is
+    not an IP address (an in-process test client's made-up host) says nothing.
     """
-    if access.protection != "none" or where in _warned or server_host is None:
+    if access.protection != "none" or where in _warned:
         return
-    if is_loopback(server_host):
+    address = _client_address(server_host)
+    if address is None or address.is_loopback:
         return
     _warned.add(where)
     detail = (
-        f"/metrics is served without protection on {where}, reachable from other hosts "
-        f"(address {server_host or 'all interfaces'}): set {AZORA_METRICS_TOKEN_FILE} or "
-        f"{AZORA_METRICS_ALLOWED_NETWORKS}, or bind the metrics port to 127.0.0.1"
+        f"/metrics is served without protection on {where} at {address}, reachable from "
+        f"other hosts: set {AZORA_METRICS_TOKEN_FILE} or {AZORA_METRICS_ALLOWED_NETWORKS}"
+        + (", or bind it to 127.0.0.1 (AZORA_METRICS_HOST)" if where != "the app's port" else "")
     )
     _log.warning(
         "azora-otel: %s",

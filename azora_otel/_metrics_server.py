@@ -110,7 +110,7 @@ def start_metrics_server(
         return None
     server.reader = reader
     server.where = f"port {port}"
-    warn_if_exposed(reader.access, host, server.where)
+    warn_if_exposed(reader.access, str(server.server_address[0]), server.where)
     thread = threading.Thread(target=server.serve_forever, name="azora-otel-metrics", daemon=True)
     thread.start()
     return server

@@ -104,6 +104,8 @@ def _banner(settings: Settings) -> dict[str, Any]:
         "pid": os.getpid(),
         "metrics": ",".join(settings.metrics_exporters) or "none",
         "exposition": exposition if settings.prometheus_enabled else "off",
+        "exposition_access": settings.metrics_access.protection,
+        "other_metrics": settings.other_metrics.rule,
         "traces": ",".join(settings.traces_exporters) or "none",
         "api_latency_ms": settings.api_latency_ms,
         "db_query_ms": settings.db_query_ms,
