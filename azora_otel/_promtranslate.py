@@ -92,22 +92,16 @@ class ExemplarStore:
                 if not isinstance(metric.data, Histogram):
                     continue
                 for point in metric.data.data_points:
+                    fresh = [e for e in point.exemplars or () if e.trace_id and e.span_id]
+                    if not (fresh or self._buckets):
+                        continue  # metrics-only mode: no exemplar ever, no work
                     key = (scope, metric.name, _attributes_key(point.attributes))
                     buckets = self._buckets.get(key)
-                    for exemplar in point.exemplars or ():
-                        if exemplar.trace_id is None or exemplar.span_id is None:
-                            continue
-                        if buckets is None:
-                            buckets = {}
-                        index = bisect_left(point.explicit_bounds, exemplar.value)
-                        buckets[index] = Exemplar(
-                            {
-                                "trace_id": format(exemplar.trace_id, "032x"),
-                                "span_id": format(exemplar.span_id, "016x"),
-                            },
-                            exemplar.value,
-                            Timestamp(*divmod(exemplar.time_unix_nano, 1_000_000_000)),
-                        )
+                    if fresh:
+                        buckets = dict(buckets or {})  # renders may be reading the old one
+                        for exemplar in fresh:
+                            index = bisect_left(point.explicit_bounds, exemplar.value)
+                            buckets[index] = _exemplar(exemplar)
                     if buckets:
                         kept[key] = buckets
             self._buckets = kept
@@ -115,6 +109,17 @@ class ExemplarStore:
     def snapshot(self) -> dict[_SeriesKey, dict[int, Exemplar]]:
         with self._lock:
             return dict(self._buckets)
+
+
+def _exemplar(exemplar: Any) -> Exemplar:
+    return Exemplar(
+        {
+            "trace_id": format(exemplar.trace_id, "032x"),
+            "span_id": format(exemplar.span_id, "016x"),
+        },
+        exemplar.value,
+        Timestamp(*divmod(exemplar.time_unix_nano, 1_000_000_000)),
+    )
 
 
 def _metrics(data: MetricsData) -> Iterable[tuple[str, Metric]]:
