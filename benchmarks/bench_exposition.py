@@ -13,6 +13,12 @@ on ``PYTHONPATH`` of its workers), in the same run:
   latency histogram samples an exemplar per request (trace-based filter), before it
   did not; ``now, exemplars off`` sets ``OTEL_METRICS_EXEMPLAR_FILTER=always_off``.
 
+Per recorded request, in isolation: CPU time of ``RequestRecorder.record`` (what the
+middleware calls once per request: the latency histogram, where exemplars are sampled,
+and the counters), for the same cases, in worker processes interleaved over rounds.
+On a busy machine the HTTP figures above move by tens of microseconds between rounds;
+this one isolates the few microseconds exemplars can cost.
+
 Per scrape: wall time of one render of an exposition of about 1,000 series.
 """
 
@@ -88,6 +94,62 @@ def per_request(before: str, quick: bool) -> dict[str, dict[str, float]]:
     return {c: {r: median(diffs[c][r]) for r in ROUTES} for c in CASES}
 
 
+RECORD_CASES = {
+    "metrics-only, before": (True, False, {}),
+    "metrics-only, now": (False, False, {}),
+    "tracing on, before (no exemplars)": (True, True, {}),
+    "tracing on, now (exemplars)": (False, True, {}),
+    "tracing on, now, exemplars off": (
+        False,
+        True,
+        {"OTEL_METRICS_EXEMPLAR_FILTER": "always_off"},
+    ),
+}
+
+
+def record_worker(tracing: bool, n: int = 20_000, batches: int = 7) -> dict[str, Any]:
+    """CPU µs per ``RequestRecorder.record`` call, inside a sampled span when tracing."""
+    import contextlib
+
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from azora_otel import Settings, Telemetry
+
+    settings = Settings.from_env({"AZORA_LOG_FORMAT": "off"})
+    tracer_provider = TracerProvider() if tracing else None
+    telemetry = Telemetry.build(settings, tracer_provider=tracer_provider)
+    record = telemetry.requests.record
+    span: Any = (
+        tracer_provider.get_tracer("bench").start_as_current_span("request")
+        if tracer_provider is not None
+        else contextlib.nullcontext()
+    )
+    per_call = []
+    with span:
+        for i in range(500):  # warm-up: label sets, caches
+            record("GET", "/items/{item_id}", 200, float(i % 90), False)
+        for _ in range(batches):
+            t0 = time.process_time()
+            for i in range(n):
+                record("GET", "/items/{item_id}", 200, float(i % 90), False)
+            per_call.append((time.process_time() - t0) / n * 1e6)
+    return {"us": median(per_call)}
+
+
+def per_record(before: str, quick: bool) -> dict[str, float]:
+    rounds = 2 if quick else 5
+    results: dict[str, list[float]] = {c: [] for c in RECORD_CASES}
+    for rnd in range(rounds):
+        order = list(RECORD_CASES)
+        random.Random(100 + rnd).shuffle(order)
+        for case in order:
+            old, tracing, extra = RECORD_CASES[case]
+            args = [os.path.abspath(__file__), "--record-worker"]
+            args += ["--tracing"] if tracing else []
+            results[case].append(_worker(args, _env(before, old, extra, ""))["us"])
+    return {c: median(v) for c, v in results.items()}
+
+
 def render_worker() -> dict[str, Any]:
     """Render time of an exposition of ~1,000 series (50 routes x 2 statuses)."""
     import azora_otel
@@ -120,26 +182,37 @@ def main() -> None:
     parser.add_argument("--before", help="directory holding an older azora_otel package")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--render-worker", action="store_true")
+    parser.add_argument("--record-worker", action="store_true")
+    parser.add_argument("--tracing", action="store_true")
+    parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--json")
     args = parser.parse_args()
     if args.render_worker:
         print(json.dumps(render_worker()))
         return
+    if args.record_worker:
+        print(json.dumps(record_worker(args.tracing)))
+        return
     if not args.before or not os.path.isdir(os.path.join(args.before, "azora_otel")):
         parser.error("--before must be a directory holding an azora_otel package")
-    requests = per_request(args.before, args.quick)
+    requests = {} if args.skip_http else per_request(args.before, args.quick)
+    records = per_record(args.before, args.quick)
     scrapes = per_scrape(args.before)
-    print("| case | " + " | ".join(f"{r} route, µs/request over bare" for r in ROUTES) + " |")
-    print("|---|" + "---|" * len(ROUTES))
-    for case, routes in requests.items():
-        print(f"| {case} | " + " | ".join(f"+{routes[r]:.1f}" for r in ROUTES) + " |")
+    header = " | ".join(f"{r} route, µs/request over bare" for r in ROUTES)
+    print(f"| case | {header} | record() alone, µs |")
+    print("|---|" + "---|" * (len(ROUTES) + 1))
+    for case, us in records.items():
+        http = " | ".join(f"+{requests[case][r]:.1f}" if requests else "" for r in ROUTES)
+        print(f"| {case} | {http} | {us:.2f} |")
     print()
     for label, res in scrapes.items():
         ms, samples, size = res["ms"], res["samples"], res["bytes"]
         print(f"render, {label}: {ms:.2f} ms for {samples} samples ({size} B)")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"per_request_us": requests, "render": scrapes}, f, indent=2)
+            json.dump(
+                {"per_request_us": requests, "record_us": records, "render": scrapes}, f, indent=2
+            )
 
 
 if __name__ == "__main__":
