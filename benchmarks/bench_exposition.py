@@ -136,8 +136,8 @@ def record_worker(tracing: bool, n: int = 20_000, batches: int = 7) -> dict[str,
     return {"us": median(per_call)}
 
 
-def per_record(before: str, quick: bool) -> dict[str, float]:
-    rounds = 2 if quick else 5
+def per_record(before: str, quick: bool, rounds: int = 5) -> dict[str, float]:
+    rounds = 2 if quick else rounds
     results: dict[str, list[float]] = {c: [] for c in RECORD_CASES}
     for rnd in range(rounds):
         order = list(RECORD_CASES)
@@ -185,6 +185,7 @@ def main() -> None:
     parser.add_argument("--record-worker", action="store_true")
     parser.add_argument("--tracing", action="store_true")
     parser.add_argument("--skip-http", action="store_true")
+    parser.add_argument("--record-rounds", type=int, default=5)
     parser.add_argument("--json")
     args = parser.parse_args()
     if args.render_worker:
@@ -196,7 +197,7 @@ def main() -> None:
     if not args.before or not os.path.isdir(os.path.join(args.before, "azora_otel")):
         parser.error("--before must be a directory holding an azora_otel package")
     requests = {} if args.skip_http else per_request(args.before, args.quick)
-    records = per_record(args.before, args.quick)
+    records = per_record(args.before, args.quick, args.record_rounds)
     scrapes = per_scrape(args.before)
     header = " | ".join(f"{r} route, µs/request over bare" for r in ROUTES)
     print(f"| case | {header} | record() alone, µs |")
