@@ -19,6 +19,10 @@ and the counters), for the same cases, in worker processes interleaved over roun
 On a busy machine the HTTP figures above move by tens of microseconds between rounds;
 this one isolates the few microseconds exemplars can cost.
 
+Exemplar cost, paired: one process builds two distros with tracing on, one with the
+trace-based exemplar filter and one with ``always_off``, and alternates batches of
+``record`` inside a sampled span; the figure is the median paired difference.
+
 Per scrape: wall time of one render of an exposition of about 1,000 series.
 """
 
@@ -150,6 +154,38 @@ def per_record(before: str, quick: bool, rounds: int = 5) -> dict[str, float]:
     return {c: median(v) for c, v in results.items()}
 
 
+def pair_worker(n: int = 5000, batches: int = 40) -> dict[str, Any]:
+    """Median paired CPU difference per ``record``: exemplars on minus off, same process."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from azora_otel import Settings, Telemetry
+
+    settings = Settings.from_env({"AZORA_LOG_FORMAT": "off"})
+    tracer_provider = TracerProvider()
+    on = Telemetry.build(settings, tracer_provider=tracer_provider)
+    os.environ["OTEL_METRICS_EXEMPLAR_FILTER"] = "always_off"
+    off = Telemetry.build(settings, tracer_provider=tracer_provider)
+    del os.environ["OTEL_METRICS_EXEMPLAR_FILTER"]
+    diffs, ons, offs = [], [], []
+    with tracer_provider.get_tracer("bench").start_as_current_span("request"):
+        for telemetry in (on, off):
+            for i in range(500):
+                telemetry.requests.record("GET", "/items/{item_id}", 200, float(i % 90), False)
+        for batch in range(batches):
+            order = [("on", on), ("off", off)] if batch % 2 else [("off", off), ("on", on)]
+            cost = {}
+            for name, telemetry in order:
+                record = telemetry.requests.record
+                t0 = time.process_time()
+                for i in range(n):
+                    record("GET", "/items/{item_id}", 200, float(i % 90), False)
+                cost[name] = (time.process_time() - t0) / n * 1e6
+            diffs.append(cost["on"] - cost["off"])
+            ons.append(cost["on"])
+            offs.append(cost["off"])
+    return {"on": median(ons), "off": median(offs), "diff": median(diffs)}
+
+
 def render_worker() -> dict[str, Any]:
     """Render time of an exposition of ~1,000 series (50 routes x 2 statuses)."""
     import azora_otel
@@ -183,6 +219,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--render-worker", action="store_true")
     parser.add_argument("--record-worker", action="store_true")
+    parser.add_argument("--pair-worker", action="store_true")
     parser.add_argument("--tracing", action="store_true")
     parser.add_argument("--skip-http", action="store_true")
     parser.add_argument("--record-rounds", type=int, default=5)
@@ -190,6 +227,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.render_worker:
         print(json.dumps(render_worker()))
+        return
+    if args.pair_worker:
+        print(json.dumps(pair_worker()))
         return
     if args.record_worker:
         print(json.dumps(record_worker(args.tracing)))
@@ -199,6 +239,7 @@ def main() -> None:
     requests = {} if args.skip_http else per_request(args.before, args.quick)
     records = per_record(args.before, args.quick, args.record_rounds)
     scrapes = per_scrape(args.before)
+    pair = _worker([os.path.abspath(__file__), "--pair-worker"], dict(os.environ))
     header = " | ".join(f"{r} route, µs/request over bare" for r in ROUTES)
     print(f"| case | {header} | record() alone, µs |")
     print("|---|" + "---|" * (len(ROUTES) + 1))
@@ -206,13 +247,24 @@ def main() -> None:
         http = " | ".join(f"+{requests[case][r]:.1f}" if requests else "" for r in ROUTES)
         print(f"| {case} | {http} | {us:.2f} |")
     print()
+    print(
+        f"exemplars, paired in one process: record() {pair['on']:.2f} µs with, "
+        f"{pair['off']:.2f} µs without: +{pair['diff']:.2f} µs per recorded request"
+    )
     for label, res in scrapes.items():
         ms, samples, size = res["ms"], res["samples"], res["bytes"]
         print(f"render, {label}: {ms:.2f} ms for {samples} samples ({size} B)")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(
-                {"per_request_us": requests, "record_us": records, "render": scrapes}, f, indent=2
+                {
+                    "per_request_us": requests,
+                    "record_us": records,
+                    "exemplar_pair_us": pair,
+                    "render": scrapes,
+                },
+                f,
+                indent=2,
             )
 
 
