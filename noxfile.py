@@ -66,6 +66,9 @@ def fastapi_compat(session: nox.Session) -> None:
         "tests/test_http_metrics.py",
         "tests/test_http_mounts.py",
         "tests/test_exposition.py",
+        # Starlette 0.36's TestClient leaks anyio memory streams with current anyio
+        # (ResourceWarning); the TestClient case runs in the tests session.
+        "--deselect=tests/test_exposition.py::test_get_metrics_after_a_testclient_block",
         *session.posargs,
     )
 
