@@ -59,11 +59,19 @@ def db_compat(session: nox.Session, sqlalchemy: str) -> None:
 
 @nox.session(python="3.11")
 def fastapi_compat(session: nox.Session) -> None:
-    """The HTTP tests on the oldest supported FastAPI (0.110: no native telemetry)."""
+    """The HTTP and exposition tests on the oldest supported FastAPI (0.110: no native
+    telemetry, spans from the contrib middleware; exemplars still link to them)."""
     _install(session, "fastapi==0.110.*")
     session.run("python", "-c", "import fastapi; print('FastAPI', fastapi.__version__)")
     session.run(
-        "pytest", "tests/test_http_metrics.py", "tests/test_http_mounts.py", *session.posargs
+        "pytest",
+        "tests/test_http_metrics.py",
+        "tests/test_http_mounts.py",
+        "tests/test_exposition.py",
+        # Starlette 0.36's TestClient leaks anyio memory streams with current anyio
+        # (ResourceWarning); the TestClient case runs in the tests session.
+        "--deselect=tests/test_exposition.py::test_get_metrics_after_a_testclient_block",
+        *session.posargs,
     )
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from azora_otel._error_rate import ErrorRateWindow
 from azora_otel._exposition import ExactNamePrometheusReader
+from azora_otel._exposition_http import serve_exposition
 from azora_otel._histogram import BucketCounts
 from azora_otel._instruments import HTTP_DURATION_BUCKETS_MS, Instruments
 from azora_otel._logs import emit, trace_ids
@@ -236,21 +237,4 @@ def _flushing_on_shutdown(send: Send, flush: Callable[[], None]) -> Send:
 
 
 async def _serve_exposition(reader: ExactNamePrometheusReader, scope: Scope, send: Send) -> None:
-    accept = None
-    for name, value in scope.get("headers") or ():
-        if name == b"accept":
-            accept = value.decode("latin-1")
-    loop = asyncio.get_running_loop()
-    # Collection walks every series: keep it off the event loop.
-    body, content_type = await loop.run_in_executor(None, reader.render, accept)
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [
-                (b"content-type", content_type.encode("latin-1")),
-                (b"content-length", str(len(body)).encode("latin-1")),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
+    await serve_exposition(reader, scope, send)

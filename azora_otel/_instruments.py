@@ -25,6 +25,19 @@ DB_QUERY_DURATION = "db_query_duration_ms"
 DB_QUERIES = "db_queries_total"
 SLOW_QUERIES = "slow_queries_total"
 
+CONTRACT_NAMES = frozenset(
+    {
+        HTTP_REQUEST_DURATION,
+        HTTP_REQUESTS,
+        HTTP_ERROR_RATE,
+        SLOW_REQUESTS,
+        DB_QUERY_DURATION,
+        DB_QUERIES,
+        SLOW_QUERIES,
+    }
+)
+"""The seven metric names of the contract."""
+
 HTTP_DURATION_BUCKETS_MS: tuple[float, ...] = (10, 50, 100, 200, 500, 1000, 2000, 5000)
 DB_DURATION_BUCKETS_MS: tuple[float, ...] = (5, 10, 25, 50, 100, 250, 500, 1000)
 

@@ -34,12 +34,22 @@ configuration (environment; see the README for all of it):
   PERF_ERROR_RATE       error-rate threshold, 0..1           (default 0.001)
   AZORA_METRICS_PATH    exposition path on the app's port    (default /metrics; off)
   AZORA_METRICS_PORT    serve the exposition on its own port instead
+  AZORA_METRICS_HOST    address that port binds to           (default 127.0.0.1)
+  AZORA_METRICS_TOKEN_FILE, AZORA_METRICS_TOKEN
+                        bearer token scrapes must send (a file holding it, or the token)
+  AZORA_METRICS_ALLOWED_NETWORKS
+                        client networks that may scrape, e.g. 10.0.0.0/8,192.168.1.7
+  AZORA_OTHER_METRICS   other meters' metrics: drop | keep | meter,names (default drop)
+  AZORA_OTHER_METRICS_LIMIT
+                        label sets per kept instrument of another meter (default 200)
   AZORA_LOG_FORMAT      text | json | off                    (default text)
   OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_METRICS_EXPORTER (default prometheus;
   otlp pushes to a collector), OTEL_TRACES_EXPORTER, OTEL_EXPORTER_OTLP_*, OTEL_TRACES_SAMPLER,
   OTEL_PYTHON_DISABLED_INSTRUMENTATIONS keep their OpenTelemetry meaning.
 
 Invalid values are reported and replaced by their defaults; the service always starts.
+An unusable exposition protection (empty token, unreadable token file, bad network)
+locks the exposition instead (503 to every scrape): it is never served unprotected.
 """
 
 

@@ -8,7 +8,6 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from opentelemetry.exporter.prometheus import PrometheusMetricReader
 from opentelemetry.sdk.environment_variables import OTEL_METRICS_EXEMPLAR_FILTER
 from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
@@ -19,6 +18,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from azora_otel._exposition import ExactNamePrometheusReader
 from azora_otel._instruments import DEFAULT_VIEWS
+from azora_otel._other_metrics import ContractMeterProvider, OtherMetrics
+from azora_otel._other_metrics import views as other_metrics_views
 from azora_otel._otlp_tls import exporter_options
 from azora_otel._settings import Settings
 from azora_otel._version import __version__
@@ -106,27 +107,29 @@ def build_meter_provider(
     resource: Resource,
     readers: Sequence[MetricReader],
     views: Sequence[View] = DEFAULT_VIEWS,
+    *,
+    tracing: bool = True,
+    other_metrics: OtherMetrics | None = None,
 ) -> MeterProvider:
-    """A meter provider with the contract's views.
+    """A meter provider with the contract's views and the rule for other meters' metrics.
 
     Exemplars: ``OTEL_METRICS_EXEMPLAR_FILTER`` keeps its OpenTelemetry meaning when set.
-    Unset, the filter is ``always_off`` when every reader is a Prometheus exposition
-    (the Python exporter emits no exemplars, so sampling them is wasted work: about
-    3 µs per measurement inside a sampled span), and the SDK's ``trace_based``
-    default otherwise (OTLP consumers get exemplars linking buckets to traces).
+    Unset, the filter is the SDK's ``trace_based`` when ``tracing`` is on (a measurement
+    made inside a sampled span carries its trace: OTLP consumers and the in-process
+    exposition's OpenMetrics format show it on the histogram bucket) and ``always_off``
+    without a tracer provider: no span is ever recording then, and the filter would
+    only look up the current span for every measurement to find none.
     """
     exemplar_filter = None
-    if (
-        OTEL_METRICS_EXEMPLAR_FILTER not in os.environ
-        and readers
-        and all(isinstance(r, PrometheusMetricReader) for r in readers)
-    ):
+    if OTEL_METRICS_EXEMPLAR_FILTER not in os.environ and not tracing:
         exemplar_filter = AlwaysOffExemplarFilter()
-    return MeterProvider(
+    rule = other_metrics if other_metrics is not None else OtherMetrics()
+    return ContractMeterProvider(
         metric_readers=list(readers),
         resource=resource,
-        views=list(views),
+        views=[*views, *other_metrics_views(rule)],
         exemplar_filter=exemplar_filter,
+        other_metrics=rule,
     )
 
 

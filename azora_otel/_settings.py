@@ -7,7 +7,10 @@ variable, the value and what was expected) and the documented default is used.
 that want to refuse a bad configuration before deploying it.
 
 Standard ``OTEL_*`` variables keep their OpenTelemetry meaning; the few that the
-distro interprets itself are listed here too.
+distro interprets itself are listed here too. The exposition's access variables
+(``AZORA_METRICS_TOKEN``, ``AZORA_METRICS_TOKEN_FILE``, ``AZORA_METRICS_ALLOWED_NETWORKS``)
+are documented in :mod:`azora_otel._access`, ``AZORA_OTHER_METRICS`` and
+``AZORA_OTHER_METRICS_LIMIT`` in :mod:`azora_otel._other_metrics`.
 """
 
 from __future__ import annotations
@@ -15,6 +18,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from azora_otel._access import OPEN, MetricsAccess, parse_access
+from azora_otel._other_metrics import OtherMetrics
+from azora_otel._other_metrics import parse as parse_other_metrics
 
 DEFAULT_API_LATENCY_MS = 100.0
 """Default of ``PERF_API_LATENCY_MS``: the seed's API P95 target. The ops tools' targets
@@ -102,6 +109,10 @@ class Settings:
     metrics_exporters: tuple[str, ...] = ("prometheus",)
     metric_export_interval_ms: float = DEFAULT_EXPORT_INTERVAL_MS
     disabled_instrumentations: frozenset[str] = frozenset()
+    metrics_access: MetricsAccess = OPEN
+    """Who may read the exposition (``AZORA_METRICS_TOKEN[_FILE]``, ``..._ALLOWED_NETWORKS``)."""
+    other_metrics: OtherMetrics = field(default_factory=OtherMetrics)
+    """What is exported of other meters' metrics (``AZORA_OTHER_METRICS[_LIMIT]``)."""
     problems: tuple[str, ...] = field(default=(), compare=False)
     """Messages about invalid values that were replaced by their defaults."""
 
@@ -178,6 +189,9 @@ class Settings:
             return word
 
         metrics_path = _metrics_path(environ.get(AZORA_METRICS_PATH), defaults, problems)
+        metrics_access, access_problems = parse_access(environ)
+        problems.extend(access_problems)
+        other_metrics = parse_other_metrics(environ, problems)
         metrics_port = integer(AZORA_METRICS_PORT, None, 1, 65535)
         if metrics_port is not None:
             metrics_path = None
@@ -213,6 +227,8 @@ class Settings:
                 for part in environ.get(OTEL_PYTHON_DISABLED_INSTRUMENTATIONS, "").split(",")
                 if part.strip()
             ),
+            metrics_access=metrics_access,
+            other_metrics=other_metrics,
             problems=tuple(problems),
         )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 from opentelemetry import metrics, trace
@@ -21,6 +22,7 @@ from azora_otel._telemetry import Telemetry
 from azora_otel._version import __version__
 
 _log = logging.getLogger("azora_otel")
+_metrics_server: ThreadingHTTPServer | None = None
 
 
 def configure(
@@ -66,7 +68,10 @@ def configure(
             trace.set_tracer_provider(telemetry.tracer_provider)
     _state.install(telemetry)
     if settings.metrics_port is not None and telemetry.prometheus is not None:
-        start_metrics_server(telemetry, settings.metrics_host, settings.metrics_port)
+        global _metrics_server  # noqa: PLW0603 - one per configured distro
+        _metrics_server = start_metrics_server(
+            telemetry.prometheus, settings.metrics_host, settings.metrics_port
+        )
     if auto_instrument:
         _install_hooks(settings)
     _log.info("azora-otel %s started", __version__, extra={"azora": _banner(settings)})
@@ -92,6 +97,8 @@ def _banner(settings: Settings) -> dict[str, Any]:
         "pid": os.getpid(),
         "metrics": ",".join(settings.metrics_exporters) or "none",
         "exposition": exposition if settings.prometheus_enabled else "off",
+        "exposition_access": settings.metrics_access.protection,
+        "other_metrics": settings.other_metrics.rule,
         "traces": ",".join(settings.traces_exporters) or "none",
         "api_latency_ms": settings.api_latency_ms,
         "db_query_ms": settings.db_query_ms,
@@ -131,5 +138,10 @@ def get_performance_stats(telemetry: Telemetry | None = None) -> PerformanceStat
 
 
 def shutdown() -> None:
-    """Flush the last metrics and spans and stop the exporters."""
+    """Flush the last metrics and spans, stop the exporters and the metrics port."""
+    global _metrics_server
     _state.shutdown()
+    server, _metrics_server = _metrics_server, None
+    if server is not None:
+        server.shutdown()
+        server.server_close()

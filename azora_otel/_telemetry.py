@@ -61,9 +61,17 @@ class Telemetry:
             prometheus = next(
                 (r for r in readers if isinstance(r, ExactNamePrometheusReader)), None
             )
-        meter_provider = build_meter_provider(resource, readers, views)
         if tracer_provider is None:
             tracer_provider = build_tracer_provider(settings, resource)
+        meter_provider = build_meter_provider(
+            resource,
+            readers,
+            views,
+            tracing=tracer_provider is not None,
+            other_metrics=settings.other_metrics,
+        )
+        if prometheus is not None:
+            prometheus.access = settings.metrics_access
         if tracer_provider is not None:
             install_redaction(tracer_provider)
         meter = meter_provider.get_meter(METER_NAME, __version__)

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 from _client import get
+from _promtool import unexpected_complaints
 
 import azora_otel
 from azora_otel.testing import capture
@@ -132,9 +133,68 @@ def test_separate_metrics_port_is_bound_to_loopback(tmp_path: Path) -> None:
         assert harness.get(port, "/items/1") == 200
         # The app's port no longer serves the exposition: /metrics is ordinary traffic.
         assert status(f"{service.base}/metrics") == 404
-        text = service.scrape()
-        counts = harness.requests_by(text, "route", "status_code")
-        assert counts == {("/items/{item_id}", "200"): 1, ("unmatched", "404"): 1}
+        # A request is recorded after its last byte is sent: wait for the counts.
+        expected = {("/items/{item_id}", "200"): 1, ("unmatched", "404"): 1}
+        text = wait_for_requests(service, expected)
+        assert unexpected_complaints(text) == []
+    finally:
+        service.stop()
+
+
+def wait_for_requests(
+    service: harness.Service,
+    expected: dict[tuple[str, str], int],
+    headers: dict[str, str] | None = None,
+) -> str:
+    """Scrape until the exposition counts exactly ``expected`` by (route, status_code)."""
+    last: list[str] = [""]
+
+    def reached() -> bool:
+        last[0] = scrape(service, headers)[1]
+        return dict(harness.requests_by(last[0], "route", "status_code")) == expected
+
+    try:
+        stack.wait_for(reached, 60, f"request counts {expected}")
+    except stack.StackError as error:
+        raise AssertionError(f"{error}; last exposition:\n{last[0]}") from None
+    return last[0]
+
+
+def scrape(service: harness.Service, headers: dict[str, str] | None = None) -> tuple[int, str]:
+    port = service.metrics_port or service.port
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics", headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return int(response.status), response.read().decode()
+    except urllib.error.HTTPError as error:
+        return int(error.code), error.read().decode()
+
+
+@pytest.mark.e2e
+def test_separate_metrics_port_with_a_token_file(tmp_path: Path) -> None:
+    token = "e2e-token-5d41402abc4b2a76b9719d911017c592"
+    token_file = tmp_path / "metrics-token"
+    token_file.write_text(token + "\n")
+    port, metrics_port = stack.free_port(), stack.free_port()
+    service = harness.start_service(
+        tmp_path,
+        harness.uvicorn_command(port),
+        port,
+        {"AZORA_METRICS_PORT": str(metrics_port), "AZORA_METRICS_TOKEN_FILE": str(token_file)},
+        name="token-port",
+        metrics_port=metrics_port,
+    )
+    try:
+        stack.wait_for_port(service.process, metrics_port)
+        assert harness.get(port, "/items/1") == 200
+        assert scrape(service)[0] == 401
+        assert scrape(service, {"Authorization": "Bearer wrong"})[0] == 401
+        good = {"Authorization": f"Bearer {token}"}
+        text = wait_for_requests(service, {("/items/{item_id}", "200"): 1}, good)
+        assert unexpected_complaints(text) == []
+        log = service.log()
+        assert "exposition_access=token" in log
+        assert token not in log + text
     finally:
         service.stop()
 
