@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test unit lint collector clean
+.PHONY: demo test unit lint collector stack-binaries clean
 
 $(BIN)/.installed: pyproject.toml
 	@echo "==> creating $(VENV) and installing azora-otel with its dev tools"
@@ -16,10 +16,10 @@ $(BIN)/.installed: pyproject.toml
 demo: $(BIN)/.installed
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python examples/demo.py
 
-## test: install what a fresh machine lacks (Prometheus, Alertmanager, PostgreSQL, the collector) and run every nox session of CI
+## test: install what a fresh machine lacks (Prometheus, Alertmanager, PostgreSQL, the Go-built binaries) and run every nox session of CI
 test: $(BIN)/.installed
 	bash scripts/install-system-deps.sh
-	bash collector/build.sh
+	$(MAKE) stack-binaries
 	$(BIN)/nox
 
 ## unit: the fast in-memory tests only
@@ -29,6 +29,13 @@ unit: $(BIN)/.installed
 ## collector: build (or reuse) the otelcol-azora binary
 collector:
 	bash collector/build.sh
+
+## stack-binaries: build (or reuse) everything the stack tests build from Go modules:
+## the Collector, Prometheus 3 with its promtool, Jaeger v2 (cached in ~/.cache/azora-otel)
+stack-binaries:
+	bash collector/build.sh
+	bash scripts/build-prometheus.sh
+	bash scripts/build-jaeger.sh
 
 clean:
 	rm -rf $(VENV) .nox

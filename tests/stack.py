@@ -443,6 +443,9 @@ def start_prometheus(
     remote_write_receiver: bool = False,
     alert_resend_delay: str = "1s",
     timeout: float = DEFAULT_READY_TIMEOUT,
+    binary: Path | None = None,
+    config: Mapping[str, Any] | None = None,
+    extra_args: Sequence[str] = (),
 ) -> Prometheus:
     """Start Prometheus on a free port with a generated config and a fresh data dir.
 
@@ -451,19 +454,23 @@ def start_prometheus(
     ``alert_resend_delay`` is short because Prometheus drops the alerts it
     fires before it has discovered the Alertmanager (about 5s after start) and
     only resends them after this delay (1m by default).
+    ``binary`` replaces Debian's Prometheus (Prometheus 3: tests/stack_builds.py),
+    ``config`` the generated config (the other config options are then ignored),
+    ``extra_args`` are appended to the command line (feature flags).
     """
-    binary = prometheus_binary()
+    binary = binary or prometheus_binary()
     work_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     config_path = work_dir / "prometheus.yml"
-    config = prometheus_config(
-        scrape_targets=scrape_targets,
-        scrape_interval=scrape_interval,
-        evaluation_interval=evaluation_interval,
-        rule_files=rule_files,
-        alertmanager=alertmanager,
-    )
-    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    if config is None:
+        config = prometheus_config(
+            scrape_targets=scrape_targets,
+            scrape_interval=scrape_interval,
+            evaluation_interval=evaluation_interval,
+            rule_files=rule_files,
+            alertmanager=alertmanager,
+        )
+    config_path.write_text(yaml.safe_dump(dict(config), sort_keys=False))
     args = [
         str(binary),
         f"--config.file={config_path}",
@@ -471,6 +478,7 @@ def start_prometheus(
         f"--web.listen-address={HOST}:{port}",
         "--web.enable-lifecycle",
         f"--rules.alert.resend-delay={alert_resend_delay}",
+        *extra_args,
     ]
     if remote_write_receiver:
         args.append("--web.enable-remote-write-receiver")

@@ -1,6 +1,8 @@
 """The rendered Prometheus rules: the seed's six alerts, recording rules, SLO burn rates.
 
 promtool is required: a missing binary fails these tests (tests/stack.py names the fix).
+The promtool checks run on both Prometheus lines the stack supports: Debian's 2.42 and
+3.x built from its Go module (tests/stack_builds.py).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 from stack import promtool_binary
+from stack_builds import promtool3_binary
 
 from azora_otel._ops.cli import main
 from azora_otel._ops.targets import DEFAULT_TARGETS
@@ -30,9 +33,21 @@ SEED_ALERTS = {
 }
 
 
-def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
+PROMTOOLS = [
+    pytest.param(promtool_binary, id="promtool-2.42"),
+    pytest.param(promtool3_binary, id="promtool-3"),
+]
+
+
+@pytest.fixture(params=PROMTOOLS)
+def promtool(request: pytest.FixtureRequest) -> Path:
+    binary: Path = request.param()
+    return binary
+
+
+def _promtool(promtool: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(promtool_binary()), *args], capture_output=True, text=True, check=False, timeout=300
+        [str(promtool), *args], capture_output=True, text=True, check=False, timeout=300
     )
 
 
@@ -40,20 +55,20 @@ def _groups() -> dict[str, list[dict]]:
     return {g["name"]: g["rules"] for g in yaml.safe_load(RULES.read_text())["groups"]}
 
 
-def test_promtool_check_rules():
-    result = _promtool("check", "rules", str(RULES))
+def test_promtool_check_rules(promtool):
+    result = _promtool(promtool, "check", "rules", str(RULES))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_promtool_unit_tests_exist_and_pass():
+def test_promtool_unit_tests_exist_and_pass(promtool):
     names = {p.name for p in UNIT_TESTS}
     assert {"latency.yml", "errors.yml", "slo-page.yml", "slo-ticket.yml"} <= names
-    result = _promtool("test", "rules", *map(str, UNIT_TESTS))
+    result = _promtool(promtool, "test", "rules", *map(str, UNIT_TESTS))
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count("SUCCESS") == len(UNIT_TESTS)
 
 
-def test_unit_tests_fail_against_wrong_thresholds(tmp_path):
+def test_unit_tests_fail_against_wrong_thresholds(tmp_path, promtool):
     """The promtool tests pin the thresholds: rules rendered from other budgets fail them."""
     budgets = tmp_path / "budgets.json"
     budgets.write_text(
@@ -66,7 +81,7 @@ def test_unit_tests_fail_against_wrong_thresholds(tmp_path):
     tests_dir.mkdir()
     copy = tests_dir / "latency.yml"
     copy.write_text((REPO / "alerts/tests/latency.yml").read_text())
-    result = _promtool("test", "rules", str(copy))
+    result = _promtool(promtool, "test", "rules", str(copy))
     assert result.returncode != 0
     assert "HighAPILatency" in result.stdout + result.stderr
 

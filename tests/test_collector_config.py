@@ -8,6 +8,7 @@ point is the exact exposition the real exporter produces from real OTLP.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
 import re
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import stack
+import yaml
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
@@ -110,6 +112,7 @@ def collector(tmp_path: Path) -> Iterator[stack.Collector]:
 # -- build.sh -------------------------------------------------------------------
 
 BUILD_SH = stack.COLLECTOR_DIR / "build.sh"
+TRACES_TO_JAEGER = stack.COLLECTOR_DIR / "traces-to-jaeger.yaml"
 
 
 def run_build_sh(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -166,6 +169,48 @@ def test_remote_write_overlay_requires_its_url() -> None:
     )
     assert result.returncode != 0
     assert "endpoint" in result.stderr
+
+
+def test_validate_accepts_config_with_traces_to_jaeger_overlay() -> None:
+    result = stack.validate_collector_config([stack.COLLECTOR_CONFIG, TRACES_TO_JAEGER])
+    assert result.returncode == 0, result.stderr
+
+
+# A peer that is not running in these tests (Jaeger): gRPC logs its failed dials at warn.
+_UNREACHABLE_PEER = re.compile(r'"grpc_log": true|Exporting failed\. Will retry')
+
+
+@pytest.mark.parametrize(
+    "overlays",
+    [
+        pytest.param((), id="config"),
+        pytest.param(("remote-write.yaml",), id="remote-write"),
+        pytest.param(("traces-to-jaeger.yaml",), id="traces-to-jaeger"),
+    ],
+)
+def test_collector_starts_without_warnings(tmp_path: Path, overlays: tuple[str, ...]) -> None:
+    """No deprecated setting, no warning at all, in any shipped config combination.
+
+    (The remote-write overlay's `remote_write_queue.num_consumers: 4` logged that its
+    meaning is about to change.)"""
+    configs = (stack.COLLECTOR_CONFIG, *(stack.COLLECTOR_DIR / name for name in overlays))
+    env = {
+        "AZORA_REMOTE_WRITE_URL": f"http://127.0.0.1:{stack.free_port()}/api/v1/write",
+        "AZORA_JAEGER_OTLP_ENDPOINT": f"127.0.0.1:{stack.free_port()}",
+    }
+    with stack.run_collector(tmp_path, configs=configs, env=env) as collector:
+        # Every component has logged its start-up by the time the health check answers;
+        # give the exporters' own start a moment more.
+        time.sleep(2)
+        log = collector.process.log_path.read_text(errors="replace")
+    problems = [
+        line
+        for line in log.splitlines()
+        if ("\twarn\t" in line or "\terror\t" in line or "deprecat" in line.lower())
+        and not _UNREACHABLE_PEER.search(line)
+    ]
+    assert problems == []
+    assert "Everything is ready" in log
 
 
 def test_every_listener_defaults_to_loopback() -> None:
@@ -348,18 +393,52 @@ def test_promtool_accepts_alerts_prometheus_yml() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_prometheus_yml_loads_without_rule_files(tmp_path: Path) -> None:
-    """The rule_files glob must not make Prometheus fail when alert-rules.yml is absent."""
-    copy = tmp_path / "prometheus.yml"
-    copy.write_text((stack.ALERTS_DIR / "prometheus.yml").read_text())
-    result = subprocess.run(
-        [str(stack.promtool_binary()), "check", "config", str(copy)],
+def _promtool_check_config(config: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(stack.promtool_binary()), "check", "config", str(config)],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
+
+
+def test_prometheus_yml_copied_without_its_rules_fails_the_check(tmp_path: Path) -> None:
+    """Copied elsewhere without alert-rules.yml, the config must not pass `promtool check
+    config`: with the former relative glob it did, and Prometheus then ran without rules."""
+    copy = tmp_path / "prometheus.yml"
+    copy.write_text((stack.ALERTS_DIR / "prometheus.yml").read_text())
+    result = _promtool_check_config(copy)
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert "alert-rules.yml" in result.stdout + result.stderr
+
+
+def test_prometheus_yml_copied_with_its_rules_loads_every_rule(tmp_path: Path) -> None:
+    """The documented check (promtool's rule count), then the running server's /api/v1/rules."""
+    rules_text = (stack.ALERTS_DIR / "alert-rules.yml").read_text()
+    rule_count = sum(len(g["rules"]) for g in yaml.safe_load(rules_text)["groups"])
+    copy = tmp_path / "prometheus.yml"
+    copy.write_text((stack.ALERTS_DIR / "prometheus.yml").read_text())
+    (tmp_path / "alert-rules.yml").write_text(rules_text)
+    result = _promtool_check_config(copy)
     assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {rule_count} rules found" in result.stdout
+
+    # stack.run_prometheus writes the config into its work dir: the rules go next to it.
+    work = tmp_path / "prometheus"
+    work.mkdir()
+    (work / "alert-rules.yml").write_text(rules_text)
+    config = yaml.safe_load(copy.read_text())
+    with stack.run_prometheus(work, config=config) as prometheus:
+        status, body = stack.http_get(f"{prometheus.url}/api/v1/rules")
+    assert status == 200
+    groups = json.loads(body)["data"]["groups"]
+    assert sum(len(g["rules"]) for g in groups) == rule_count
+    assert {g["name"] for g in groups} == {
+        "azora-otel.recording",
+        "azora-otel.alerts",
+        "azora-otel.slo",
+    }
 
 
 def test_amtool_accepts_alerts_alertmanager_yml() -> None:

@@ -10,6 +10,7 @@ label), so tests sharing the stack do not see each other's requests.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -387,11 +388,24 @@ def test_sigterm_flushes_the_last_metrics(e2e_stack: Stack) -> None:
 # -- the dashboard and the budget check on real traffic ----------------------------
 
 
+def dashboard_queries(job: str) -> list[tuple[str, str]]:
+    """(panel title, PromQL) of every target of the shipped dashboard, for service ``job``."""
+    dashboard = json.loads(
+        (stack.REPO_ROOT / "dashboards" / "performance-dashboard.json").read_text()
+    )
+    return [
+        (
+            panel["title"],
+            target["expr"].replace("$service", job).replace("$__rate_interval", "1m"),
+        )
+        for panel in dashboard["panels"]
+        for target in panel.get("targets", [])
+    ]
+
+
 def test_dashboard_panels_and_budget_check_on_real_traffic(e2e_stack: Stack) -> None:
     """Every panel of the shipped dashboard returns data from Prometheus fed by a real
     service through the Collector, and the budget check reads the same data."""
-    import json
-
     job = "shop-dashboard"
     port = stack.free_port()
     service = start_service(
@@ -402,9 +416,6 @@ def test_dashboard_panels_and_budget_check_on_real_traffic(e2e_stack: Stack) -> 
         port=port,
         # every query counts as slow here, so the slow-query panel has data
         extra_env={"PERF_DB_QUERY_MS": "0.001"},
-    )
-    dashboard = json.loads(
-        (stack.REPO_ROOT / "dashboards" / "performance-dashboard.json").read_text()
     )
     try:
         # Several waves, so rate() over the counters sees them grow between scrapes.
@@ -434,17 +445,9 @@ def test_dashboard_panels_and_budget_check_on_real_traffic(e2e_stack: Stack) -> 
             60,
             "the recording rules on the service's series",
         )
-        panels = [
-            (panel["title"], target["expr"])
-            for panel in dashboard["panels"]
-            for target in panel.get("targets", [])
-        ]
+        panels = dashboard_queries(job)
         assert len({title for title, _ in panels}) >= 7
-        empty = []
-        for title, expr in panels:
-            query = expr.replace("$service", job).replace("$__rate_interval", "1m")
-            if not e2e_stack.prometheus.query(query):
-                empty.append((title, query))
+        empty = [(title, query) for title, query in panels if not e2e_stack.prometheus.query(query)]
         assert empty == []
 
         result = subprocess.run(
