@@ -144,9 +144,17 @@ def test_provisioning_files():
     (ds_file,) = (PROVISIONING / "datasources").glob("*.yml")
     ds = yaml.safe_load(ds_file.read_text())
     assert ds["apiVersion"] == 1
-    (source,) = ds["datasources"]
-    assert source["type"] == "prometheus"
-    assert source["url"] == "http://127.0.0.1:9090"
+    sources = {source["uid"]: source for source in ds["datasources"]}
+    assert sources["prometheus"]["type"] == "prometheus"
+    assert sources["prometheus"]["url"] == "http://127.0.0.1:9090"
+    # An exemplar's trace id opens the trace in the bundled Jaeger, on the port its
+    # config gives the query API.
+    jaeger_config = yaml.safe_load((REPO / "jaeger" / "config.yaml").read_text())
+    (link,) = sources["prometheus"]["jsonData"]["exemplarTraceIdDestinations"]
+    assert link == {"name": "trace_id", "datasourceUid": "jaeger"}
+    assert sources["jaeger"]["type"] == "jaeger"
+    port = sources["jaeger"]["url"].rsplit(":", 1)[1]
+    assert port in json.dumps(jaeger_config)
     (db_file,) = (PROVISIONING / "dashboards").glob("*.yml")
     providers = yaml.safe_load(db_file.read_text())
     (provider,) = providers["providers"]
