@@ -17,10 +17,10 @@ from time import perf_counter
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-from azora_otel._http import BucketCounts
 from azora_otel._instruments import DB_DURATION_BUCKETS_MS, Instruments
 from azora_otel._logs import emit, trace_ids
 from azora_otel._sql import normalize_model, normalize_operation, truncate
+from azora_otel._stats import BucketCounts
 
 if TYPE_CHECKING:
     from azora_otel._telemetry import Telemetry

@@ -1,36 +1,35 @@
 """HTTP request metrics: the ASGI middleware and the request recorder.
 
-Labels are bounded whatever clients send: ``route`` is the route template the
-router matched (``/orders/{order_id}``) or ``unmatched``; ``method`` is one of
-the standard HTTP methods or ``_OTHER``; ``status_code`` is the status the
-application sent (``500`` for an unhandled exception before any response).
-Metrics are recorded here, not from spans, so they are complete whatever the
-trace sampler does.
+The middleware wraps the whole middleware stack, outside Starlette's
+``ServerErrorMiddleware``, so it sees what the client receives: the status of
+whatever answered (a route, an exception handler including the catch-all one, a
+middleware that short-circuits). Labels are bounded whatever clients send:
+``route`` is the full route template (see :mod:`azora_otel._routes`) or
+``unmatched``; ``method`` is one of the standard HTTP methods or ``_OTHER``.
+A request is measured until its last body chunk is sent: background tasks run
+after that and are not its latency. Metrics are recorded here, not from spans,
+so they are complete whatever the trace sampler does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
-from bisect import bisect_left
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, MutableMapping
 from time import perf_counter
-from typing import Any
+from typing import Any, Protocol
 
 from azora_otel._error_rate import ErrorRateWindow
 from azora_otel._exposition import ExactNamePrometheusReader
 from azora_otel._instruments import HTTP_DURATION_BUCKETS_MS, Instruments
 from azora_otel._logs import emit, trace_ids
+from azora_otel._stats import BucketCounts
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-UNMATCHED_ROUTE = "unmatched"
-"""The ``route`` label of requests that matched no route (404s of unknown paths, scans)."""
 
 OTHER_METHOD = "_OTHER"
 """The ``method`` label of methods outside the standard set."""
@@ -40,87 +39,47 @@ STANDARD_METHODS = frozenset(
 )
 _METHOD = {m: m for m in STANDARD_METHODS}
 _CLIENT_CLOSED = 499
+_NO_RESPONSE = 500
 _MAX_CACHED_LABEL_SETS = 10_000
-
-
-Mounts = Sequence[tuple["re.Pattern[str]", str]]
-"""``(regex, template)`` of an application's mounted sub-applications (``app.mount``)."""
+_EXPOSITION_METHODS = ("GET", "HEAD")
 
 _TIMED = "azora_otel.timed"
 """Scope key set by the outermost middleware: a mounted FastAPI sub-application has its
 own middleware, which must not count the same request a second time."""
 
 
-def route_template(scope: Scope, root_path: str = "", mounts: Mounts = ()) -> str:
-    """The template of the route that handled ``scope``, or :data:`UNMATCHED_ROUTE`.
+class ExpositionRoute:
+    """Which requests the distro answers with the exposition: ``GET``/``HEAD`` on
+    ``path``. One object per application, shared by the middleware (which serves them)
+    and FastAPI's span exclusion (which leaves them out), so scrapes are neither counted
+    nor traced and every other request is both. ``path`` is ``None`` when the exposition
+    is not served on the application's port, decided when the stack is built."""
 
-    ``root_path`` is the scope's root path before routing: when a mount matched, the
-    router appended the mount's prefix to it, and the mount's template (``/v2``,
-    ``/tenants/{tenant}``) is put in front of the inner route's.
-    """
-    route = scope.get("route")
-    if route is None:
-        return UNMATCHED_ROUTE
-    template = getattr(route, "path_format", None) or getattr(route, "path", None)
-    if not isinstance(template, str) or not template:
-        return UNMATCHED_ROUTE
-    routed_root = scope.get("root_path", "")
-    if mounts and routed_root != root_path and isinstance(routed_root, str):
-        prefix = routed_root[len(root_path) :]
-        for regex, mount_template in mounts:
-            if regex.fullmatch(prefix):
-                return mount_template + template
-    return template
+    __slots__ = ("path",)
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+
+    def __call__(self, scope: Scope) -> bool:
+        path = self.path
+        return (
+            path is not None
+            and scope.get("path") == path
+            and scope.get("method") in _EXPOSITION_METHODS
+            and scope.get("type") == "http"
+        )
 
 
-def mounts_of(app: Any) -> list[tuple[re.Pattern[str], str]]:
-    """The mounted sub-applications of a Starlette/FastAPI ``app``, as :data:`Mounts`."""
-    from starlette.routing import Mount, compile_path  # noqa: PLC0415
+class RouteLabels(Protocol):
+    """Per-request route labelling (:mod:`azora_otel._routes`)."""
 
-    found = []
-    for route in getattr(app, "routes", ()):
-        if isinstance(route, Mount) and route.path:
-            regex, template, _ = compile_path(route.path)
-            found.append((regex, template))
-    return found
+    def begin(self, scope: Scope) -> Any: ...
+    def label(self, scope: Scope, token: Any) -> str: ...
+    def end(self, scope: Scope, token: Any) -> None: ...
 
 
 def normalize_method(method: object) -> str:
     return _METHOD.get(method, OTHER_METHOD) if isinstance(method, str) else OTHER_METHOD
-
-
-class BucketCounts:
-    """A process-wide histogram (all label sets together) for the stats API."""
-
-    __slots__ = ("bounds", "count", "counts", "total")
-
-    def __init__(self, bounds: tuple[float, ...]) -> None:
-        self.bounds = bounds
-        self.counts = [0] * (len(bounds) + 1)
-        self.count = 0
-        self.total = 0.0
-
-    def observe(self, value: float) -> None:
-        self.counts[bisect_left(self.bounds, value)] += 1
-        self.count += 1
-        self.total += value
-
-    def quantile(self, q: float) -> float | None:
-        """Estimated like Prometheus' ``histogram_quantile`` (linear within a bucket)."""
-        if self.count == 0:
-            return None
-        rank = q * self.count
-        seen = 0
-        lower = 0.0
-        for i, n in enumerate(self.counts):
-            if i == len(self.bounds):  # the +Inf bucket: the highest finite bound is the answer
-                return self.bounds[-1]
-            upper = self.bounds[i]
-            if n and seen + n >= rank:
-                return lower + (upper - lower) * (rank - seen) / n
-            seen += n
-            lower = upper
-        return self.bounds[-1]
 
 
 class RequestRecorder:
@@ -143,9 +102,9 @@ class RequestRecorder:
         self.slow = 0
         self._labels: dict[tuple[str, str, int], dict[str, str]] = {}
 
-    def record(
-        self, method: str, route: str, status: int, duration_ms: float, failed: bool
-    ) -> None:
+    def record(self, method: str, route: str, status: int, duration_ms: float) -> None:
+        """One request, into every measurement at once (counter, histogram, slow counter,
+        error window, stats), so they agree. An error is a 5xx status."""
         key = (method, route, status)
         labels = self._labels.get(key)
         if labels is None:
@@ -154,7 +113,7 @@ class RequestRecorder:
                 self._labels[key] = labels
         self._duration(duration_ms, labels)
         self._requests(key, labels)
-        error = failed or status >= 500
+        error = status >= 500
         self.total += 1
         if error:
             self.errors += 1
@@ -179,75 +138,122 @@ class RequestRecorder:
 
 
 class MetricsMiddleware:
-    """Pure ASGI middleware: times every HTTP request and serves the exposition path."""
+    """Pure ASGI middleware around the whole stack: times every HTTP request and serves
+    the exposition."""
 
     def __init__(
         self,
         app: ASGIApp,
         recorder: Callable[[], RequestRecorder | None],
         exposition: Callable[[], ExactNamePrometheusReader | None],
-        metrics_path: str | None,
+        exposition_route: ExpositionRoute,
+        routes: RouteLabels,
         *,
         on_shutdown: Callable[[], None] | None = None,
-        mounts: Mounts = (),
     ) -> None:
         self.app = app
         self._recorder = recorder
         self._exposition = exposition
-        self._metrics_path = metrics_path
+        self._exposition_route = exposition_route
+        self._routes = routes
         self._on_shutdown = on_shutdown
-        self._mounts = mounts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            if scope["type"] == "lifespan" and self._on_shutdown is not None:
-                await self.app(scope, receive, _flushing_on_shutdown(send, self._on_shutdown))
-            else:
-                await self.app(scope, receive, send)
+        if scope["type"] != "http" or _TIMED in scope:
+            await self._pass(scope, receive, send)
             return
-        if _TIMED in scope:  # an outer application's middleware is timing this request
-            await self.app(scope, receive, send)
-            return
-        if self._metrics_path is not None and scope.get("path") == self._metrics_path:
+        if self._exposition_route(scope):
             reader = self._exposition()
-            if reader is not None and scope.get("method") in ("GET", "HEAD"):
+            if reader is not None:
                 await _serve_exposition(reader, scope, send)
                 return
         scope[_TIMED] = True
-        root_path = scope.get("root_path", "")
+        routes = self._routes
+        token = routes.begin(scope)
         status = 0
-
-        async def send_recording_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
+        trailers = False
+        done = False
         start = perf_counter()
-        failed = False
-        try:
-            await self.app(scope, receive, send_recording_status)
-        except Exception:
-            failed = True
-            raise
-        except BaseException:  # cancelled: the client went away before an answer
-            if not status:
-                status = _CLIENT_CLOSED
-            raise
-        finally:
+
+        def finish(status_code: int) -> None:
+            nonlocal done
+            done = True
             duration_ms = (perf_counter() - start) * 1000.0
             try:
                 recorder = self._recorder()
                 if recorder is not None:
                     recorder.record(
                         normalize_method(scope.get("method")),
-                        route_template(scope, root_path, self._mounts),
-                        status or 500,
+                        routes.label(scope, token),
+                        status_code,
                         duration_ms,
-                        failed,
                     )
             except Exception:
                 logging.getLogger("azora_otel").debug("recording a request failed", exc_info=True)
+
+        async def send_and_time(message: Message) -> None:
+            nonlocal status, trailers
+            kind = message["type"]
+            if kind == "http.response.start":
+                status = message["status"]
+                trailers = message.get("trailers", False)
+                await send(message)
+                return
+            await send(message)
+            # The response is complete when its last chunk is out (as FastAPI's own
+            # telemetry ends its span): what runs after that is not its latency.
+            if not done and (
+                (kind == "http.response.body" and not message.get("more_body") and not trailers)
+                or (kind == "http.response.trailers" and not message.get("more_trailers"))
+                or kind == "http.response.pathsend"
+            ):
+                finish(status)
+
+        try:
+            await self.app(scope, receive, send_and_time)
+        except BaseException as exc:
+            if done:  # the client has its answer: a background task failed
+                _after_response(scope, routes.label(scope, token), status, exc, "background")
+            elif status:  # the status went out, the body broke off
+                finish(status)
+                _after_response(scope, routes.label(scope, token), status, exc, "body")
+            else:  # no response: the server answers 500, or the client went away
+                finish(_NO_RESPONSE if isinstance(exc, Exception) else _CLIENT_CLOSED)
+            raise
+        else:
+            if not done:  # returned without completing a response
+                finish(status or _NO_RESPONSE)
+        finally:
+            routes.end(scope, token)
+
+    async def _pass(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Lifespan (flush at shutdown), websockets, and requests an outer application's
+        middleware is already timing."""
+        if scope["type"] == "lifespan" and self._on_shutdown is not None:
+            await self.app(scope, receive, _flushing_on_shutdown(send, self._on_shutdown))
+        else:
+            await self.app(scope, receive, send)
+
+
+def _after_response(scope: Scope, route: str, status: int, exc: BaseException, phase: str) -> None:
+    """Log an exception raised after the response's status went out: it is not the
+    request's error (the client has that status), and nothing else would count it."""
+    if not isinstance(exc, Exception):
+        return
+    emit(
+        logging.WARNING,
+        "background_task_failed" if phase == "background" else "response_interrupted",
+        "a background task failed after the response"
+        if phase == "background"
+        else "the response body broke off after its status was sent",
+        {
+            "method": normalize_method(scope.get("method")),
+            "route": route,
+            "status_code": status,
+            "error_type": type(exc).__qualname__,
+            **trace_ids(),
+        },
+    )
 
 
 def _flushing_on_shutdown(send: Send, flush: Callable[[], None]) -> Send:

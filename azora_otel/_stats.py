@@ -2,9 +2,46 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from azora_otel._telemetry import Telemetry
+if TYPE_CHECKING:  # _telemetry builds the recorders that hold a BucketCounts
+    from azora_otel._telemetry import Telemetry
+
+
+class BucketCounts:
+    """A process-wide histogram (all label sets together) for the stats API."""
+
+    __slots__ = ("bounds", "count", "counts", "total")
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.counts = [0] * (len(bounds) + 1)
+        self.count = 0
+        self.total = 0.0
+
+    def observe(self, value: float) -> None:
+        self.counts[bisect_left(self.bounds, value)] += 1
+        self.count += 1
+        self.total += value
+
+    def quantile(self, q: float) -> float | None:
+        """Estimated like Prometheus' ``histogram_quantile`` (linear within a bucket)."""
+        if self.count == 0:
+            return None
+        rank = q * self.count
+        seen = 0
+        lower = 0.0
+        for i, n in enumerate(self.counts):
+            if i == len(self.bounds):  # the +Inf bucket: the highest finite bound is the answer
+                return self.bounds[-1]
+            upper = self.bounds[i]
+            if n and seen + n >= rank:
+                return lower + (upper - lower) * (rank - seen) / n
+            seen += n
+            lower = upper
+        return self.bounds[-1]
 
 
 @dataclass(frozen=True)

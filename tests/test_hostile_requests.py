@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 import azora_otel
-from azora_otel._http import OTHER_METHOD, STANDARD_METHODS, UNMATCHED_ROUTE
+from azora_otel._http import OTHER_METHOD, STANDARD_METHODS
+from azora_otel._routes import UNMATCHED_ROUTE
 from azora_otel.testing import capture
 
 sys.path.insert(0, str(Path(__file__).parent / "apps"))
