@@ -56,12 +56,19 @@ def db_compat(session: nox.Session, sqlalchemy: str) -> None:
 
 
 @nox.session(python="3.11")
-def fastapi_compat(session: nox.Session) -> None:
-    """The HTTP tests on the oldest supported FastAPI (0.110: no native telemetry)."""
-    _install(session, "fastapi==0.110.*")
+@nox.parametrize("fastapi", ["0.110", "0.141"])
+def fastapi_compat(session: nox.Session, fastapi: str) -> None:
+    """The HTTP tests on FastAPI without native telemetry: the oldest supported (0.110)
+    and the last before it (0.141, which already includes routers lazily)."""
+    _install(session, f"fastapi=={fastapi}.*")
     session.run("python", "-c", "import fastapi; print('FastAPI', fastapi.__version__)")
     session.run(
-        "pytest", "tests/test_http_metrics.py", "tests/test_http_mounts.py", *session.posargs
+        "pytest",
+        "tests/test_http_metrics.py",
+        "tests/test_http_mounts.py",
+        "tests/test_metrics_path.py",
+        "tests/conformance",
+        *session.posargs,
     )
 
 

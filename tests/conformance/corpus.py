@@ -50,6 +50,8 @@ was included are served. Older FastAPI copies the routes at inclusion time."""
 Pause = Callable[[float], Awaitable[None]]
 """``await pause(ms)``: real sleep under a server, a controlled clock in process."""
 
+HANDLER_PAUSE_MS = 5.0
+
 
 @dataclass(frozen=True)
 class Call:
@@ -336,7 +338,7 @@ class Unavailable(Exception):
     pass
 
 
-def exception_handlers(_pause: Pause) -> FastAPI:
+def exception_handlers(pause: Pause) -> FastAPI:
     """Handlers of every kind, including the catch-all one Starlette runs outermost."""
     app = FastAPI()
 
@@ -350,6 +352,7 @@ def exception_handlers(_pause: Pause) -> FastAPI:
 
     @app.exception_handler(Exception)
     async def everything_else(_request: Request, _exc: Exception) -> JSONResponse:
+        await pause(HANDLER_PAUSE_MS)  # the handler's time is the request's too
         return JSONResponse({"error": "try later"}, status_code=503)
 
     async def require_token(x_token: Annotated[str | None, Header()] = None) -> None:
@@ -481,8 +484,6 @@ MIDDLEWARE = Layout(
 
 BACKGROUND_PAUSE_MS = 10_000.0
 """A background task's pause: far longer than any request could plausibly take."""
-
-HANDLER_PAUSE_MS = 5.0
 
 
 def background_and_streaming(pause: Pause) -> FastAPI:

@@ -26,7 +26,15 @@ from typing import Any
 
 import httpx
 import pytest
-from corpus import BACKGROUND, BACKGROUND_PAUSE_MS, HANDLER_PAUSE_MS, LAYOUTS, Call, Layout
+from corpus import (
+    BACKGROUND,
+    BACKGROUND_PAUSE_MS,
+    EXCEPTION_HANDLERS,
+    HANDLER_PAUSE_MS,
+    LAYOUTS,
+    Call,
+    Layout,
+)
 from fastapi import FastAPI
 from opentelemetry.trace import SpanKind
 
@@ -185,6 +193,20 @@ def test_duration_ends_with_the_last_body_chunk(
         assert stream.sum == pytest.approx(5.0)  # five chunks, 1 ms before each
         assert cap.value("slow_requests_total") == 0
     assert not [r for r in azora_records if r.azora["event"] == "slow_request"]  # type: ignore[attr-defined]
+
+
+def test_catch_all_handler_time_is_in_the_duration(clock: Clock) -> None:
+    """Starlette runs the ``Exception`` handler outermost: its 503 and its time count."""
+    with capture() as cap:
+        app = azora_otel.instrument_app(EXCEPTION_HANDLERS.build(clock.pause), cap.telemetry)
+        drive(cap, app, EXCEPTION_HANDLERS)
+        crashes = [
+            p
+            for p in cap.points("http_request_duration_ms")
+            if p.attributes["route"] in ("/crash", "/crash-sync")
+        ]
+        assert {p.attributes["status_code"] for p in crashes} == {"503"}
+        assert [p.sum for p in crashes] == pytest.approx([HANDLER_PAUSE_MS] * 2)
 
 
 def test_failures_after_the_status_are_logged_not_counted_as_errors(
