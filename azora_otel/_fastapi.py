@@ -23,14 +23,9 @@ from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from azora_otel import _state
+from azora_otel._exchange import RouteLabels
 from azora_otel._exposition import ExactNamePrometheusReader
-from azora_otel._http import (
-    ASGIApp,
-    ExpositionRoute,
-    MetricsMiddleware,
-    RequestRecorder,
-    RouteLabels,
-)
+from azora_otel._http import ASGIApp, ExpositionRoute, MetricsMiddleware, RequestRecorder
 from azora_otel._routes import NATIVE_ROUTES, NativeRoutes, RouteTable, app_routes_path
 from azora_otel._telemetry import Telemetry
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
-from time import perf_counter
-from typing import Any, Protocol
+from typing import Any
 
 from azora_otel._error_rate import ErrorRateWindow
+from azora_otel._exchange import NO_RESPONSE, Exchange, RouteLabels
 from azora_otel._exposition import ExactNamePrometheusReader
 from azora_otel._instruments import HTTP_DURATION_BUCKETS_MS, Instruments
 from azora_otel._logs import emit, trace_ids
@@ -31,15 +31,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-OTHER_METHOD = "_OTHER"
-"""The ``method`` label of methods outside the standard set."""
-
-STANDARD_METHODS = frozenset(
-    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY"}
-)
-_METHOD = {m: m for m in STANDARD_METHODS}
-_CLIENT_CLOSED = 499
-_NO_RESPONSE = 500
 _MAX_CACHED_LABEL_SETS = 10_000
 _EXPOSITION_METHODS = ("GET", "HEAD")
 
@@ -68,18 +59,6 @@ class ExpositionRoute:
             and scope.get("method") in _EXPOSITION_METHODS
             and scope.get("type") == "http"
         )
-
-
-class RouteLabels(Protocol):
-    """Per-request route labelling (:mod:`azora_otel._routes`)."""
-
-    def begin(self, scope: Scope) -> Any: ...
-    def label(self, scope: Scope, token: Any) -> str: ...
-    def end(self, scope: Scope, token: Any) -> None: ...
-
-
-def normalize_method(method: object) -> str:
-    return _METHOD.get(method, OTHER_METHOD) if isinstance(method, str) else OTHER_METHOD
 
 
 class RequestRecorder:
@@ -168,63 +147,17 @@ class MetricsMiddleware:
                 await _serve_exposition(reader, scope, send)
                 return
         scope[_TIMED] = True
-        routes = self._routes
-        token = routes.begin(scope)
-        status = 0
-        trailers = False
-        done = False
-        start = perf_counter()
-
-        def finish(status_code: int) -> None:
-            nonlocal done
-            done = True
-            duration_ms = (perf_counter() - start) * 1000.0
-            try:
-                recorder = self._recorder()
-                if recorder is not None:
-                    recorder.record(
-                        normalize_method(scope.get("method")),
-                        routes.label(scope, token),
-                        status_code,
-                        duration_ms,
-                    )
-            except Exception:
-                logging.getLogger("azora_otel").debug("recording a request failed", exc_info=True)
-
-        async def send_and_time(message: Message) -> None:
-            nonlocal status, trailers
-            kind = message["type"]
-            if kind == "http.response.start":
-                status = message["status"]
-                trailers = message.get("trailers", False)
-                await send(message)
-                return
-            await send(message)
-            # The response is complete when its last chunk is out (as FastAPI's own
-            # telemetry ends its span): what runs after that is not its latency.
-            if not done and (
-                (kind == "http.response.body" and not message.get("more_body") and not trailers)
-                or (kind == "http.response.trailers" and not message.get("more_trailers"))
-                or kind == "http.response.pathsend"
-            ):
-                finish(status)
-
+        exchange = Exchange(self._recorder, self._routes, scope, send)
         try:
-            await self.app(scope, receive, send_and_time)
+            await self.app(scope, receive, exchange.send)
         except BaseException as exc:
-            if done:  # the client has its answer: a background task failed
-                _after_response(scope, routes.label(scope, token), status, exc, "background")
-            elif status:  # the status went out, the body broke off
-                finish(status)
-                _after_response(scope, routes.label(scope, token), status, exc, "body")
-            else:  # no response: the server answers 500, or the client went away
-                finish(_NO_RESPONSE if isinstance(exc, Exception) else _CLIENT_CLOSED)
+            exchange.failed(exc)
             raise
         else:
-            if not done:  # returned without completing a response
-                finish(status or _NO_RESPONSE)
+            if not exchange.done:  # returned without completing a response
+                exchange.finish(exchange.status or NO_RESPONSE)
         finally:
-            routes.end(scope, token)
+            self._routes.end(scope, exchange.token)
 
     async def _pass(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Lifespan (flush at shutdown), websockets, and requests an outer application's
@@ -233,27 +166,6 @@ class MetricsMiddleware:
             await self.app(scope, receive, _flushing_on_shutdown(send, self._on_shutdown))
         else:
             await self.app(scope, receive, send)
-
-
-def _after_response(scope: Scope, route: str, status: int, exc: BaseException, phase: str) -> None:
-    """Log an exception raised after the response's status went out: it is not the
-    request's error (the client has that status), and nothing else would count it."""
-    if not isinstance(exc, Exception):
-        return
-    emit(
-        logging.WARNING,
-        "background_task_failed" if phase == "background" else "response_interrupted",
-        "a background task failed after the response"
-        if phase == "background"
-        else "the response body broke off after its status was sent",
-        {
-            "method": normalize_method(scope.get("method")),
-            "route": route,
-            "status_code": status,
-            "error_type": type(exc).__qualname__,
-            **trace_ids(),
-        },
-    )
 
 
 def _flushing_on_shutdown(send: Send, flush: Callable[[], None]) -> Send:

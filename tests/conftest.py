@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import importlib.util
 
+from hypothesis import HealthCheck, settings
+
 pytest_plugins = [
     name
     for name in ("_fixtures_core", "_fixtures_postgres", "_fixtures_stack")
     if importlib.util.find_spec(name) is not None
 ]
+
+# Property tests check what the code does, never how fast: hypothesis' default 200 ms
+# deadline per example and its too-slow health check fail on a busy machine.
+settings.register_profile("azora", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("azora")

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 import azora_otel
-from azora_otel._http import OTHER_METHOD, STANDARD_METHODS
+from azora_otel._exchange import OTHER_METHOD, STANDARD_METHODS
 from azora_otel._routes import UNMATCHED_ROUTE
 from azora_otel.testing import capture
 

@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 
 import azora_otel._settings as settings_module
 from azora_otel import Settings
-from azora_otel._http import OTHER_METHOD, STANDARD_METHODS, normalize_method
-from azora_otel._routes import UNMATCHED_ROUTE, NativeRoutes, RouteTable
+from azora_otel._exchange import OTHER_METHOD, STANDARD_METHODS, normalize_method
 from azora_otel._providers import build_metric_readers
+from azora_otel._routes import UNMATCHED_ROUTE, NativeRoutes, RouteTable
 from azora_otel._sql import (
     MAX_LABEL_LENGTH,
     OPERATIONS,

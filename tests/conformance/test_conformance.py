@@ -39,7 +39,7 @@ from fastapi import FastAPI
 from opentelemetry.trace import SpanKind
 
 import azora_otel
-from azora_otel import _fastapi, _http, _state
+from azora_otel import _exchange, _fastapi, _state
 from azora_otel.testing import Capture, capture
 
 Key = tuple[str, str, str]
@@ -71,7 +71,7 @@ class Seen:
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock()
-    monkeypatch.setattr(_http, "perf_counter", fake)
+    monkeypatch.setattr(_exchange, "perf_counter", fake)
     return fake
 
 
