@@ -157,6 +157,7 @@ class MetricsMiddleware:
             if not exchange.done:  # returned without completing a response
                 exchange.finish(exchange.status or NO_RESPONSE)
         finally:
+            exchange.answering = None  # an exception holds frames that hold the exchange
             self._routes.end(scope, exchange.token)
 
     async def _pass(self, scope: Scope, receive: Receive, send: Send) -> None:

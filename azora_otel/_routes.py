@@ -91,6 +91,9 @@ class NativeRoutes:
     @staticmethod
     def end(scope: Scope, record: Any) -> None:
         if type(record) is _RECORD:
+            # FastAPI keeps the request's exceptions there: drop them with the record,
+            # or each one would hold its frames (and the scope) in a reference cycle.
+            record._exceptions.clear()
             scope.pop(_KEY, None)
 
 
