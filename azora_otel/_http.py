@@ -53,11 +53,13 @@ class ExpositionRoute:
 
     def __call__(self, scope: Scope) -> bool:
         path = self.path
-        return (
-            path is not None
-            and scope.get("path") == path
-            and scope.get("method") in _EXPOSITION_METHODS
-            and scope.get("type") == "http"
+        if path is None or scope.get("method") not in _EXPOSITION_METHODS:
+            return False
+        # The path the app routes: below the root path (``uvicorn --root-path``).
+        requested = scope.get("path")
+        root = scope.get("root_path")
+        return requested == path or (
+            bool(root) and isinstance(root, str) and requested == root + path
         )
 
 

@@ -178,3 +178,19 @@ def test_without_the_exposition_the_metrics_path_is_ordinary_traffic() -> None:
         assert len(spans) == 1
     finally:
         telemetry.shutdown()
+
+
+def test_the_exposition_is_found_below_the_root_path(cap: Capture) -> None:
+    """``uvicorn --root-path /svc``: the app routes below /svc, the exposition too."""
+    app = azora_otel.instrument_app(base_app(), cap.telemetry)
+
+    async def main() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app, root_path="/svc")
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return [await client.get("/svc/orders/1"), await client.get("/svc/metrics")]
+
+    order, scrape = asyncio.run(main())
+    assert order.status_code == 200
+    assert OUR_FAMILY in scrape.text
+    assert cap.value("http_requests_total", route="/svc/orders/{order_id}") == 1
+    assert cap.value("http_requests_total") == 1
