@@ -2,11 +2,41 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import nox
 
+PYTHONS = ["3.10", "3.11", "3.12", "3.13"]
+"""Every CPython the package supports (``requires-python >= 3.10``)."""
+MAIN_PYTHON = "3.11"
+
+
+def _pyenv_on_path() -> None:
+    """Put pyenv's interpreters on PATH: its shims only run the version that is active,
+    so ``python3.10`` would not be found otherwise."""
+    versions = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    found = []
+    for version in PYTHONS:
+        candidates = sorted(versions.glob(f"{version}.*/bin/python{version}"))
+        if candidates:
+            found.append(str(candidates[-1].parent))
+    os.environ["PATH"] = os.pathsep.join([*found, os.environ.get("PATH", "")])
+
+
+_pyenv_on_path()
 nox.options.default_venv_backend = "venv"
 nox.options.reuse_existing_virtualenvs = True
-nox.options.sessions = ["lint", "typecheck", "tests", "db_compat", "fastapi_compat"]
+nox.options.error_on_missing_interpreters = True  # a missing Python fails, never skips
+nox.options.sessions = [
+    "lint",
+    "typecheck",
+    f"tests-{MAIN_PYTHON}",
+    "tests-3.10",  # the oldest and the newest supported Python: in-process tests
+    "tests-3.13",
+    "db_compat",
+    "fastapi_compat",
+]
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 TEST_DEPS = nox.project.dependency_groups(PYPROJECT, "test")
@@ -18,14 +48,17 @@ def _install(session: nox.Session, *extra: str) -> None:
     session.install("-e", ".", *TEST_DEPS, *ALONGSIDE, *extra)
 
 
-@nox.session(python="3.11")
+@nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """All tests: unit, end-to-end (collector, Prometheus, Alertmanager, PostgreSQL)."""
+    """All tests on 3.11: unit, end-to-end (collector, Prometheus, Alertmanager,
+    PostgreSQL); on the other Pythons the unit and in-process ones (``-m "not e2e"``),
+    unless arguments say otherwise."""
     _install(session)
-    session.run("pytest", *session.posargs)
+    default = [] if session.python == MAIN_PYTHON else ["-m", "not e2e"]
+    session.run("pytest", *(session.posargs or default))
 
 
-@nox.session(python="3.11")
+@nox.session(python=MAIN_PYTHON)
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check."""
     session.install(*nox.project.dependency_groups(PYPROJECT, "lint"))
@@ -33,14 +66,14 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", ".")
 
 
-@nox.session(python="3.11")
+@nox.session(python=MAIN_PYTHON)
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on the package."""
     session.install("-e", ".", *nox.project.dependency_groups(PYPROJECT, "lint"))
     session.run("mypy")
 
 
-@nox.session(python="3.11")
+@nox.session(python=MAIN_PYTHON)
 @nox.parametrize("sqlalchemy", ["2.0", "2.1"])
 def db_compat(session: nox.Session, sqlalchemy: str) -> None:
     """The database tests on the newest SQLAlchemy of each supported minor release."""
@@ -55,7 +88,7 @@ def db_compat(session: nox.Session, sqlalchemy: str) -> None:
     )
 
 
-@nox.session(python="3.11")
+@nox.session(python=MAIN_PYTHON)
 @nox.parametrize("fastapi", ["0.110", "0.141"])
 def fastapi_compat(session: nox.Session, fastapi: str) -> None:
     """The HTTP tests on FastAPI without native telemetry: the oldest supported (0.110)
@@ -72,21 +105,21 @@ def fastapi_compat(session: nox.Session, fastapi: str) -> None:
     )
 
 
-@nox.session(python="3.11", default=False)
+@nox.session(python=MAIN_PYTHON, default=False)
 def demo(session: nox.Session) -> None:
     """The shop example under azora-otel-instrument with real traffic."""
     session.install("-e", ".", "uvicorn")
     session.run("python", "examples/demo.py", *session.posargs)
 
 
-@nox.session(python="3.11", default=False)
+@nox.session(python=MAIN_PYTHON, default=False)
 def reliability(session: nox.Session) -> None:
     """Load, hostile input, pre-fork and collector-fault figures (reliability/results.md)."""
     _install(session)
     session.run("python", "reliability/run.py", *session.posargs)
 
 
-@nox.session(python="3.11", default=False)
+@nox.session(python=MAIN_PYTHON, default=False)
 def bench(session: nox.Session) -> None:
     """Overhead benchmarks (benchmarks/); pass --quick for a short run."""
     _install(session, *nox.project.dependency_groups(PYPROJECT, "bench"))

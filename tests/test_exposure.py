@@ -132,7 +132,7 @@ def test_separate_metrics_port_is_bound_to_loopback(tmp_path: Path) -> None:
         assert harness.get(port, "/items/1") == 200
         # The app's port no longer serves the exposition: /metrics is ordinary traffic.
         assert status(f"{service.base}/metrics") == 404
-        text = service.scrape()
+        text = service.scrape_counted(2)
         counts = harness.requests_by(text, "route", "status_code")
         assert counts == {("/items/{item_id}", "200"): 1, ("unmatched", "404"): 1}
     finally:
@@ -155,7 +155,7 @@ def test_metrics_path_off_and_moved_on_a_real_service(tmp_path: Path) -> None:
     )
     try:
         assert status(f"{service.base}/metrics") == 404
-        assert "http_requests_total" in service.scrape("/_m")
+        assert "http_requests_total" in service.scrape_counted(1, "/_m")
     finally:
         service.stop()
 
