@@ -50,9 +50,10 @@ def _install(session: nox.Session, *extra: str) -> None:
 
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """All tests on 3.11: unit, end-to-end (collector, Prometheus, Alertmanager,
-    PostgreSQL); on the other Pythons the unit and in-process ones (``-m "not e2e"``),
-    unless arguments say otherwise."""
+    """The tests: all on 3.11, in-process ones (``-m "not e2e"``) on 3.10, 3.12, 3.13.
+
+    On 3.11 also the end-to-end ones (collector, Prometheus, Alertmanager, PostgreSQL,
+    real servers); arguments replace the default selection on any Python."""
     _install(session)
     default = [] if session.python == MAIN_PYTHON else ["-m", "not e2e"]
     session.run("pytest", *(session.posargs or default))
@@ -91,8 +92,10 @@ def db_compat(session: nox.Session, sqlalchemy: str) -> None:
 @nox.session(python=MAIN_PYTHON)
 @nox.parametrize("fastapi", ["0.110", "0.141"])
 def fastapi_compat(session: nox.Session, fastapi: str) -> None:
-    """The HTTP tests on FastAPI without native telemetry: the oldest supported (0.110)
-    and the last before it (0.141, which already includes routers lazily)."""
+    """The HTTP tests and the conformance corpus on FastAPI without native telemetry.
+
+    The oldest supported (0.110), and the last before native telemetry (0.141, which
+    already includes routers lazily)."""
     _install(session, f"fastapi=={fastapi}.*")
     session.run("python", "-c", "import fastapi; print('FastAPI', fastapi.__version__)")
     session.run(
