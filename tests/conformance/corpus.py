@@ -327,6 +327,46 @@ BUILTIN = Layout(
 )
 
 
+def shared_handlers(_pause: Pause) -> FastAPI:
+    """One endpoint function behind two paths; one sub-application mounted twice."""
+
+    async def status_page(_request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    async def lookup(key: str) -> dict[str, str]:
+        return {"key": key}
+
+    shared = FastAPI()
+
+    @shared.get("/things/{thing_id}")
+    async def thing(thing_id: int) -> dict[str, int]:
+        return {"thing": thing_id}
+
+    app = FastAPI()
+    app.add_route("/status", status_page)
+    app.add_route("/healthz", status_page)
+    app.add_api_route("/keys/{key}", lookup, methods=["GET"])
+    app.add_api_route("/aliases/{key}", lookup, methods=["GET"])
+    app.mount("/one", shared)
+    app.mount("/two", shared)
+    return app
+
+
+SHARED_HANDLERS = Layout(
+    "shared_handlers",
+    shared_handlers,
+    (
+        Call("GET", "/status", 200, "/status"),
+        Call("GET", "/healthz", 200, "/healthz"),
+        Call("GET", "/keys/a", 200, "/keys/{key}"),
+        Call("GET", "/aliases/b", 200, "/aliases/{key}"),
+        Call("GET", "/one/things/1", 200, "/one/things/{thing_id}"),
+        Call("GET", "/two/things/2", 200, "/two/things/{thing_id}"),
+        Call("GET", "/two/nothing", 404, "/two/{path}"),
+    ),
+)
+
+
 # --------------------------------------------------------------------------- errors
 
 
@@ -576,6 +616,7 @@ LAYOUTS = (
     VERSIONED_API,
     LAZY,
     MOUNTS,
+    SHARED_HANDLERS,
     BUILTIN,
     EXCEPTION_HANDLERS,
     UNHANDLED,
