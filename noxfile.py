@@ -36,7 +36,10 @@ nox.options.sessions = [
     "tests-3.13",
     "db_compat",
     "fastapi_compat",
+    "real_service",
 ]
+PREFECT = "prefect==3.9.1"
+"""The real open-source service the distro is checked on (FastAPI + async SQLAlchemy)."""
 
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 TEST_DEPS = nox.project.dependency_groups(PYPROJECT, "test")
@@ -106,6 +109,14 @@ def fastapi_compat(session: nox.Session, fastapi: str) -> None:
         "tests/conformance",
         *session.posargs,
     )
+
+
+@nox.session(python=MAIN_PYTHON)
+def real_service(session: nox.Session) -> None:
+    """Prefect's server from PyPI under azora-otel-instrument, driven by its OpenAPI schema."""
+    _install(session, PREFECT)
+    session.run("python", "-c", "import prefect; print('Prefect', prefect.__version__)")
+    session.run("pytest", "-s", "tests/real_services", *session.posargs)
 
 
 @nox.session(python=MAIN_PYTHON, default=False)
