@@ -109,8 +109,9 @@ class Exchange:
         try:
             recorder = self.recorder()
             if recorder is not None:
+                method = self.scope.get("method")
                 recorder.record(
-                    normalize_method(self.scope.get("method")),
+                    _METHOD.get(method, OTHER_METHOD) if isinstance(method, str) else OTHER_METHOD,
                     self.routes.label(self.scope, self.token),
                     status,
                     duration_ms,

@@ -143,7 +143,12 @@ class MetricsMiddleware:
         if scope["type"] != "http" or _TIMED in scope:
             await self._pass(scope, receive, send)
             return
-        if self._exposition_route(scope):
+        exposition = self._exposition_route
+        if (
+            exposition.path is not None
+            and (scope.get("path") == exposition.path or scope.get("root_path"))
+            and exposition(scope)
+        ):
             reader = self._exposition()
             if reader is not None:
                 await _serve_exposition(reader, scope, send)

@@ -42,8 +42,9 @@ def _native_record_class() -> type[Any] | None:
         )
 
         class _Record(_RequestTelemetry):
-            # FastAPI's own constructor builds request data the middleware never needs
-            # (about 3 µs); every field it reads is a class default here instead.
+            # Made with object.__new__: FastAPI's constructor builds request data the
+            # middleware never needs (about 3 µs). Every field FastAPI reads is a class
+            # default here; the middleware sets the exception list (and the root prefix).
             __slots__ = ()
             span = None
             span_method = ""
@@ -52,12 +53,11 @@ def _native_record_class() -> type[Any] | None:
             route = None
             status_code = None
             data = None
+            _mount_prefix = ""
 
-            def __init__(self, prefix: str) -> None:
-                self._mount_prefix = prefix
-                self._exceptions = []
-
-        probe = _Record("/root")
+        probe = _new(_Record)
+        probe._exceptions = []
+        probe._mount_prefix = "/root"
         missing = [f.name for f in fields(_RequestTelemetry) if not hasattr(probe, f.name)]
         _route_selected(scope={_KEY: probe}, path="/items/{id}")
         if missing or probe.route != "/root/items/{id}":
@@ -67,6 +67,7 @@ def _native_record_class() -> type[Any] | None:
     return _Record
 
 
+_new = object.__new__
 _RECORD = _native_record_class()
 
 NATIVE_ROUTES = _RECORD is not None
@@ -79,21 +80,29 @@ class NativeRoutes:
     def begin(self, scope: Scope) -> Any:
         record = scope.get(_KEY)
         if record is None:  # FastAPI's telemetry is off for this request: bring a record
-            record = _RECORD(_root_of(scope)[0])  # type: ignore[misc]
+            record = _new(_RECORD)  # type: ignore[arg-type]
+            record._exceptions = []
+            # FastAPI's own prefix: the application's root path on arrival
+            root = scope.get("app_root_path")
+            if root is None:
+                root = scope.get("root_path")
+            if root and isinstance(root, str):
+                record._mount_prefix = root.rstrip("/")
             scope[_KEY] = record
         return record
 
     @staticmethod
     def label(_scope: Scope, record: Any) -> str:
         route = getattr(record, "route", None)
-        return route if isinstance(route, str) and route else UNMATCHED_ROUTE
+        return route if route and isinstance(route, str) else UNMATCHED_ROUTE
 
     @staticmethod
     def end(scope: Scope, record: Any) -> None:
-        if type(record) is _RECORD:
+        if record.__class__ is _RECORD:
             # FastAPI keeps the request's exceptions there: drop them with the record,
             # or each one would hold its frames (and the scope) in a reference cycle.
-            record._exceptions.clear()
+            if record._exceptions:
+                record._exceptions.clear()
             scope.pop(_KEY, None)
 
 
