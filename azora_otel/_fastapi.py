@@ -7,19 +7,26 @@ distro's middleware records the contract's) and no per-operation spans unless
 ``AZORA_FASTAPI_OPERATION_SPANS=true``. Older FastAPI gets the contrib
 ``FastAPIInstrumentor`` without its per-message ``http send``/``receive`` spans
 and with a no-op meter provider, for the same reason.
+
+The metrics middleware wraps the whole stack an application builds (outside
+Starlette's ``ServerErrorMiddleware``, and outside the contrib middleware), so it
+sees the response the client gets. It is put on each application instance, last,
+after the contrib instrumentor, whose own wrapper insists on finding Starlette's
+stack as Starlette built it.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import logging
-import re
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from azora_otel import _state
+from azora_otel._exchange import RouteLabels
 from azora_otel._exposition import ExactNamePrometheusReader
-from azora_otel._http import ASGIApp, MetricsMiddleware, RequestRecorder, mounts_of
+from azora_otel._http import ASGIApp, ExpositionRoute, MetricsMiddleware, RequestRecorder
+from azora_otel._routes import NATIVE_ROUTES, NativeRoutes, RouteTable, app_routes_path
 from azora_otel._telemetry import Telemetry
 
 _log = logging.getLogger("azora_otel")
@@ -28,6 +35,8 @@ NATIVE_TELEMETRY = importlib.util.find_spec("fastapi.telemetry") is not None
 """Whether this FastAPI has built-in OpenTelemetry (FastAPI >= 0.142)."""
 
 _APP_TELEMETRY = "_azora_telemetry"
+_EXPOSITION = "_azora_exposition"
+_OUTER = "_azora_outer"
 _PATCHED = "_azora_patched"
 
 
@@ -38,25 +47,38 @@ def _telemetry_for(app: Any) -> Callable[[], Telemetry | None]:
     return _state.get
 
 
-def _native_config(telemetry: Telemetry) -> dict[str, Any]:
-    config: dict[str, Any] = {
+def _exposition_route(app: Any) -> ExpositionRoute:
+    route: ExpositionRoute | None = getattr(app, _EXPOSITION, None)
+    if route is None:
+        route = ExpositionRoute(None)
+        setattr(app, _EXPOSITION, route)
+    return route
+
+
+def _native_config(
+    telemetry: Telemetry, exposition: ExpositionRoute, theirs: Callable[[Any], bool] | None
+) -> dict[str, Any]:
+    # Scrapes are not traffic: the requests the middleware answers get no span either.
+    exclude: Callable[[Any], bool] = (
+        exposition
+        if theirs is None or theirs is exposition
+        else lambda scope: exposition(scope) or theirs(scope)
+    )
+    return {
         "tracing": telemetry.tracer_provider is not None,
         "tracer_provider": telemetry.tracer_provider,
         "metrics": False,
         "operation_spans": telemetry.settings.fastapi_operation_spans,
+        "exclude": exclude,
     }
-    metrics_path = telemetry.settings.metrics_path
-    if metrics_path is not None:
-        # Scrapes are not traffic: no span for them either.
-        config["exclude"] = lambda scope: scope.get("path") == metrics_path
-    return config
 
 
 def _wrap_stack(app: Any, stack: ASGIApp) -> ASGIApp:
     telemetry_of = _telemetry_for(app)
     telemetry = telemetry_of()
-    metrics_path = telemetry.settings.metrics_path if telemetry is not None else None
-    if telemetry is not None and metrics_path is not None:
+    exposition_route = _exposition_route(app)
+    exposition_route.path = _exposition_path(app, telemetry)
+    if telemetry is not None and exposition_route.path is not None:
         _state.warn_if_one_of_several_workers(telemetry)
 
     def recorder() -> RequestRecorder | None:
@@ -72,36 +94,66 @@ def _wrap_stack(app: Any, stack: ASGIApp) -> ASGIApp:
         if current is not None:
             current.flush()
 
-    def wrap(inner: ASGIApp) -> ASGIApp:
-        return MetricsMiddleware(
-            inner, recorder, exposition, metrics_path, on_shutdown=flush, mounts=mounts_of(app)
+    routes: RouteLabels = NativeRoutes() if NATIVE_ROUTES else RouteTable(app)
+    return MetricsMiddleware(
+        stack, recorder, exposition, exposition_route, routes, on_shutdown=flush
+    )
+
+
+def _exposition_path(app: Any, telemetry: Telemetry | None) -> str | None:
+    """The path this app's port serves the exposition on, or ``None``: decided once,
+    when the stack is built. The application's own routes are never taken over."""
+    if telemetry is None or telemetry.prometheus is None:
+        return None
+    path = telemetry.settings.metrics_path
+    if path is None or not app_routes_path(app, path):
+        return path
+    if not getattr(app, "_azora_path_notice", False):
+        app._azora_path_notice = True
+        detail = (
+            f"the application routes {path} itself: its handler answers there and the "
+            f"exposition is not served on this port; set AZORA_METRICS_PATH to a free path "
+            f"or AZORA_METRICS_PORT to serve it on a port of its own"
         )
+        _log.warning(
+            "azora-otel: %s",
+            detail,
+            extra={"azora": {"event": "metrics_path_in_use", "path": path, "detail": detail}},
+        )
+    return None
 
-    # Starlette's stack starts with ServerErrorMiddleware. Going just inside it keeps the
-    # stack's outer type (the contrib instrumentor on old FastAPI insists on it) and still
-    # times the user's middlewares; an exception that escapes is recorded as a 500.
-    from starlette.middleware.errors import ServerErrorMiddleware  # noqa: PLC0415
 
-    if isinstance(stack, ServerErrorMiddleware):
-        stack.app = wrap(stack.app)
-        return stack
-    return wrap(stack)
+def _wrap_outermost(app: Any) -> None:
+    """Put the metrics middleware around whatever this app's ``build_middleware_stack``
+    returns from now on (the contrib instrumentor's wrapper included)."""
+    if getattr(app, _OUTER, False):
+        return
+    inner_build = app.build_middleware_stack
+
+    def build_middleware_stack() -> ASGIApp:
+        return _wrap_stack(app, inner_build())
+
+    app._azora_inner_build = inner_build
+    app.build_middleware_stack = build_middleware_stack
+    setattr(app, _OUTER, True)
+    app.middleware_stack = None  # rebuilt on the next request, with the middleware
 
 
 def _add_contrib_spans(app: Any, telemetry: Telemetry) -> None:
     if telemetry.tracer_provider is None:
         return
+    if getattr(app, "_is_instrumented_by_opentelemetry", False):
+        return
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor  # noqa: PLC0415
     from opentelemetry.metrics import NoOpMeterProvider  # noqa: PLC0415
 
-    metrics_path = telemetry.settings.metrics_path
+    # No excluded_urls for scrapes: the metrics middleware sits outside this one and
+    # answers them before they reach it.
     FastAPIInstrumentor.instrument_app(
         app,
         tracer_provider=telemetry.tracer_provider,
         meter_provider=NoOpMeterProvider(),
         exclude_spans=["receive", "send"],
-        # matched against the full URL: scheme://host[:port]/path[?query]
-        excluded_urls=f"//[^/]*{re.escape(metrics_path)}(\\?|$)" if metrics_path else None,
     )
 
 
@@ -116,17 +168,24 @@ def install_hooks() -> None:
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         telemetry = _state.get()
+        exposition = _exposition_route(self)
         if NATIVE_TELEMETRY and telemetry is not None:
-            kwargs["telemetry"] = {**_native_config(telemetry), **(kwargs.get("telemetry") or {})}
+            user: MutableMapping[str, Any] = kwargs.get("telemetry") or {}
+            ours = _native_config(telemetry, exposition, user.get("exclude"))
+            kwargs["telemetry"] = {**ours, **user, "exclude": ours["exclude"]}
         original_init(self, *args, **kwargs)
         if not NATIVE_TELEMETRY and telemetry is not None:
             try:
                 _add_contrib_spans(self, telemetry)
             except Exception:  # noqa: BLE001 - the app works without spans
                 _log.exception("could not add server spans to %r", self)
+        _wrap_outermost(self)
 
     def build_middleware_stack(self: Any) -> ASGIApp:
+        # Apps created before the hooks: wrapped here; the others wrap themselves.
         stack: ASGIApp = original_build(self)
+        if getattr(self, _OUTER, False):
+            return stack
         try:
             return _wrap_stack(self, stack)
         except Exception:  # noqa: BLE001 - the app works without metrics
@@ -161,19 +220,15 @@ def instrument_app(app: Any, telemetry: Telemetry | None = None) -> None:
     if telemetry is not None:
         setattr(app, _APP_TELEMETRY, telemetry)
     current = telemetry or _state.get()
-    patched_class = getattr(type(app), _PATCHED, False)
-    if not patched_class:
-        original_build = app.build_middleware_stack
-
-        def build_middleware_stack() -> ASGIApp:
-            return _wrap_stack(app, original_build())
-
-        app.build_middleware_stack = build_middleware_stack
     if current is not None:
         native = getattr(app, "_telemetry", None)
         if NATIVE_TELEMETRY and isinstance(native, dict):
-            native.update(_native_config(current))
-        elif not NATIVE_TELEMETRY:
+            native.update(_native_config(current, _exposition_route(app), native.get("exclude")))
+        elif not NATIVE_TELEMETRY and not getattr(app, "_is_instrumented_by_opentelemetry", False):
+            if getattr(app, _OUTER, False):  # the contrib wrapper must go inside ours
+                app.build_middleware_stack = app._azora_inner_build
+                setattr(app, _OUTER, False)
             _add_contrib_spans(app, current)
+    _wrap_outermost(app)
     app.middleware_stack = None  # rebuilt on the next request, with the middleware
     app._azora_instrumented = True

@@ -1,23 +1,25 @@
 """HTTP request metrics: the ASGI middleware and the request recorder.
 
-Labels are bounded whatever clients send: ``route`` is the route template the
-router matched (``/orders/{order_id}``) or ``unmatched``; ``method`` is one of
-the standard HTTP methods or ``_OTHER``; ``status_code`` is the status the
-application sent (``500`` for an unhandled exception before any response).
-Metrics are recorded here, not from spans, so they are complete whatever the
-trace sampler does.
+The middleware wraps the whole middleware stack, outside Starlette's
+``ServerErrorMiddleware``, so it sees what the client receives: the status of
+whatever answered (a route, an exception handler including the catch-all one, a
+middleware that short-circuits). Labels are bounded whatever clients send:
+``route`` is the full route template (see :mod:`azora_otel._routes`) or
+``unmatched``; ``method`` is one of the standard HTTP methods or ``_OTHER``.
+A request is measured until its last body chunk is sent: background tasks run
+after that and are not its latency. Metrics are recorded here, not from spans,
+so they are complete whatever the trace sampler does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import re
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
-from time import perf_counter
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from azora_otel._error_rate import ErrorRateWindow
+from azora_otel._exchange import NO_RESPONSE, Exchange, RouteLabels
 from azora_otel._exposition import ExactNamePrometheusReader
 from azora_otel._exposition_http import serve_exposition
 from azora_otel._histogram import BucketCounts
@@ -30,64 +32,36 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-UNMATCHED_ROUTE = "unmatched"
-"""The ``route`` label of requests that matched no route (404s of unknown paths, scans)."""
-
-OTHER_METHOD = "_OTHER"
-"""The ``method`` label of methods outside the standard set."""
-
-STANDARD_METHODS = frozenset(
-    {"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY"}
-)
-_METHOD = {m: m for m in STANDARD_METHODS}
-_CLIENT_CLOSED = 499
 _MAX_CACHED_LABEL_SETS = 10_000
-
-
-Mounts = Sequence[tuple["re.Pattern[str]", str]]
-"""``(regex, template)`` of an application's mounted sub-applications (``app.mount``)."""
+_EXPOSITION_METHODS = ("GET", "HEAD")
 
 _TIMED = "azora_otel.timed"
 """Scope key set by the outermost middleware: a mounted FastAPI sub-application has its
 own middleware, which must not count the same request a second time."""
 
 
-def route_template(scope: Scope, root_path: str = "", mounts: Mounts = ()) -> str:
-    """The template of the route that handled ``scope``, or :data:`UNMATCHED_ROUTE`.
+class ExpositionRoute:
+    """Which requests the distro answers with the exposition: ``GET``/``HEAD`` on
+    ``path``. One object per application, shared by the middleware (which serves them)
+    and FastAPI's span exclusion (which leaves them out), so scrapes are neither counted
+    nor traced and every other request is both. ``path`` is ``None`` when the exposition
+    is not served on the application's port, decided when the stack is built."""
 
-    ``root_path`` is the scope's root path before routing: when a mount matched, the
-    router appended the mount's prefix to it, and the mount's template (``/v2``,
-    ``/tenants/{tenant}``) is put in front of the inner route's.
-    """
-    route = scope.get("route")
-    if route is None:
-        return UNMATCHED_ROUTE
-    template = getattr(route, "path_format", None) or getattr(route, "path", None)
-    if not isinstance(template, str) or not template:
-        return UNMATCHED_ROUTE
-    routed_root = scope.get("root_path", "")
-    if mounts and routed_root != root_path and isinstance(routed_root, str):
-        prefix = routed_root[len(root_path) :]
-        for regex, mount_template in mounts:
-            if regex.fullmatch(prefix):
-                return mount_template + template
-    return template
+    __slots__ = ("path",)
 
+    def __init__(self, path: str | None) -> None:
+        self.path = path
 
-def mounts_of(app: Any) -> list[tuple[re.Pattern[str], str]]:
-    """The mounted sub-applications of a Starlette/FastAPI ``app``, as :data:`Mounts`."""
-    from starlette.routing import Mount, compile_path  # noqa: PLC0415
-
-    found = []
-    for route in getattr(app, "routes", ()):
-        if isinstance(route, Mount) and route.path:
-            regex, template, _ = compile_path(route.path)
-            found.append((regex, template))
-    return found
-
-
-def normalize_method(method: object) -> str:
-    return _METHOD.get(method, OTHER_METHOD) if isinstance(method, str) else OTHER_METHOD
+    def __call__(self, scope: Scope) -> bool:
+        path = self.path
+        if path is None or scope.get("method") not in _EXPOSITION_METHODS:
+            return False
+        # The path the app routes: below the root path (``uvicorn --root-path``).
+        requested = scope.get("path")
+        root = scope.get("root_path")
+        return requested == path or (
+            bool(root) and isinstance(root, str) and requested == root + path
+        )
 
 
 class RequestRecorder:
@@ -110,9 +84,9 @@ class RequestRecorder:
         self.slow = 0
         self._labels: dict[tuple[str, str, int], dict[str, str]] = {}
 
-    def record(
-        self, method: str, route: str, status: int, duration_ms: float, failed: bool
-    ) -> None:
+    def record(self, method: str, route: str, status: int, duration_ms: float) -> None:
+        """One request, into every measurement at once (counter, histogram, slow counter,
+        error window, stats), so they agree. An error is a 5xx status."""
         key = (method, route, status)
         labels = self._labels.get(key)
         if labels is None:
@@ -121,7 +95,7 @@ class RequestRecorder:
                 self._labels[key] = labels
         self._duration(duration_ms, labels)
         self._requests(key, labels)
-        error = failed or status >= 500
+        error = status >= 500
         self.total += 1
         if error:
             self.errors += 1
@@ -146,75 +120,61 @@ class RequestRecorder:
 
 
 class MetricsMiddleware:
-    """Pure ASGI middleware: times every HTTP request and serves the exposition path."""
+    """Pure ASGI middleware around the whole stack: times every HTTP request and serves
+    the exposition."""
 
     def __init__(
         self,
         app: ASGIApp,
         recorder: Callable[[], RequestRecorder | None],
         exposition: Callable[[], ExactNamePrometheusReader | None],
-        metrics_path: str | None,
+        exposition_route: ExpositionRoute,
+        routes: RouteLabels,
         *,
         on_shutdown: Callable[[], None] | None = None,
-        mounts: Mounts = (),
     ) -> None:
         self.app = app
         self._recorder = recorder
         self._exposition = exposition
-        self._metrics_path = metrics_path
+        self._exposition_route = exposition_route
+        self._routes = routes
         self._on_shutdown = on_shutdown
-        self._mounts = mounts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            if scope["type"] == "lifespan" and self._on_shutdown is not None:
-                await self.app(scope, receive, _flushing_on_shutdown(send, self._on_shutdown))
-            else:
-                await self.app(scope, receive, send)
+        if scope["type"] != "http" or _TIMED in scope:
+            await self._pass(scope, receive, send)
             return
-        if _TIMED in scope:  # an outer application's middleware is timing this request
-            await self.app(scope, receive, send)
-            return
-        if self._metrics_path is not None and scope.get("path") == self._metrics_path:
+        exposition = self._exposition_route
+        if (
+            exposition.path is not None
+            and (scope.get("path") == exposition.path or scope.get("root_path"))
+            and exposition(scope)
+        ):
             reader = self._exposition()
-            if reader is not None and scope.get("method") in ("GET", "HEAD"):
+            if reader is not None:
                 await _serve_exposition(reader, scope, send)
                 return
         scope[_TIMED] = True
-        root_path = scope.get("root_path", "")
-        status = 0
-
-        async def send_recording_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        start = perf_counter()
-        failed = False
+        exchange = Exchange(self._recorder, self._routes, scope, send)
         try:
-            await self.app(scope, receive, send_recording_status)
-        except Exception:
-            failed = True
+            await self.app(scope, receive, exchange.send)
+        except BaseException as exc:
+            exchange.failed(exc)
             raise
-        except BaseException:  # cancelled: the client went away before an answer
-            if not status:
-                status = _CLIENT_CLOSED
-            raise
+        else:
+            if not exchange.done:  # returned without completing a response
+                exchange.finish(exchange.status or NO_RESPONSE)
         finally:
-            duration_ms = (perf_counter() - start) * 1000.0
-            try:
-                recorder = self._recorder()
-                if recorder is not None:
-                    recorder.record(
-                        normalize_method(scope.get("method")),
-                        route_template(scope, root_path, self._mounts),
-                        status or 500,
-                        duration_ms,
-                        failed,
-                    )
-            except Exception:
-                logging.getLogger("azora_otel").debug("recording a request failed", exc_info=True)
+            exchange.answering = None  # an exception holds frames that hold the exchange
+            self._routes.end(scope, exchange.token)
+
+    async def _pass(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Lifespan (flush at shutdown), websockets, and requests an outer application's
+        middleware is already timing."""
+        if scope["type"] == "lifespan" and self._on_shutdown is not None:
+            await self.app(scope, receive, _flushing_on_shutdown(send, self._on_shutdown))
+        else:
+            await self.app(scope, receive, send)
 
 
 def _flushing_on_shutdown(send: Send, flush: Callable[[], None]) -> Send:

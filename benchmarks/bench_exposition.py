@@ -29,6 +29,7 @@ Per scrape: wall time of one render of an exposition of about 1,000 series.
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import os
 import random
@@ -53,6 +54,17 @@ CASES = {
         {"OTEL_METRICS_EXEMPLAR_FILTER": "always_off"},
     ),
 }
+
+
+def request_recorder(telemetry: Any) -> Any:
+    """``RequestRecorder.record(method, route, status, duration_ms)``; the trees this
+    compares against (``--before``) took a fifth argument, ``failed``."""
+    record = telemetry.requests.record
+    if len(inspect.signature(record).parameters) == 5:
+        return lambda method, route, status, duration: record(
+            method, route, status, duration, status >= 500
+        )
+    return record
 
 
 def _env(before: str | None, old: bool, extra: dict[str, str], endpoint: str) -> dict[str, str]:
@@ -122,7 +134,7 @@ def record_worker(tracing: bool, n: int = 20_000, batches: int = 7) -> dict[str,
     settings = Settings.from_env({"AZORA_LOG_FORMAT": "off"})
     tracer_provider = TracerProvider() if tracing else None
     telemetry = Telemetry.build(settings, tracer_provider=tracer_provider)
-    record = telemetry.requests.record
+    record = request_recorder(telemetry)
     span: Any = (
         tracer_provider.get_tracer("bench").start_as_current_span("request")
         if tracer_provider is not None
@@ -131,11 +143,11 @@ def record_worker(tracing: bool, n: int = 20_000, batches: int = 7) -> dict[str,
     per_call = []
     with span:
         for i in range(500):  # warm-up: label sets, caches
-            record("GET", "/items/{item_id}", 200, float(i % 90), False)
+            record("GET", "/items/{item_id}", 200, float(i % 90))
         for _ in range(batches):
             t0 = time.process_time()
             for i in range(n):
-                record("GET", "/items/{item_id}", 200, float(i % 90), False)
+                record("GET", "/items/{item_id}", 200, float(i % 90))
             per_call.append((time.process_time() - t0) / n * 1e6)
     return {"us": median(per_call)}
 
@@ -170,15 +182,15 @@ def pair_worker(n: int = 5000, batches: int = 40) -> dict[str, Any]:
     with tracer_provider.get_tracer("bench").start_as_current_span("request"):
         for telemetry in (on, off):
             for i in range(500):
-                telemetry.requests.record("GET", "/items/{item_id}", 200, float(i % 90), False)
+                request_recorder(telemetry)("GET", "/items/{item_id}", 200, float(i % 90))
         for batch in range(batches):
             order = [("on", on), ("off", off)] if batch % 2 else [("off", off), ("on", on)]
             cost = {}
             for name, telemetry in order:
-                record = telemetry.requests.record
+                record = request_recorder(telemetry)
                 t0 = time.process_time()
                 for i in range(n):
-                    record("GET", "/items/{item_id}", 200, float(i % 90), False)
+                    record("GET", "/items/{item_id}", 200, float(i % 90))
                 cost[name] = (time.process_time() - t0) / n * 1e6
             diffs.append(cost["on"] - cost["off"])
             ons.append(cost["on"])
@@ -194,7 +206,7 @@ def render_worker() -> dict[str, Any]:
     telemetry = Telemetry.build(Settings.from_env({"AZORA_LOG_FORMAT": "off"}))
     for route in range(50):
         for status in (200, 500):
-            telemetry.requests.record("GET", f"/r{route}/{{id}}", status, 12.0, False)
+            request_recorder(telemetry)("GET", f"/r{route}/{{id}}", status, 12.0)
     text = azora_otel.get_metrics(telemetry)
     times = []
     for _ in range(40):

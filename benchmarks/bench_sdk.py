@@ -95,7 +95,7 @@ def cases() -> dict[str, Callable[[], None]]:
         "azora ErrorRateWindow.record": lambda: window.record(False),
         "azora BucketCounts.observe": lambda: buckets.observe(12.5),
         "azora RequestRecorder.record (whole, metrics-only)": (
-            lambda: recorder.record("GET", "/items/{item_id}", 200, 12.5, False)
+            lambda: recorder.record("GET", "/items/{item_id}", 200, 12.5)
         ),
         "otel span start+end, no processor": span,
         "Resource.__hash__ (SDK OTLP encoder: once per exported span)": lambda: hash(resource),

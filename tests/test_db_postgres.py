@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -105,8 +104,8 @@ def check_exposition(cap: Capture, exp: Expected) -> None:
             want_names.add(key)
             assert samples[key] >= previous
             previous = samples[key]
-        # Every fast statement is under the threshold (150 ms), every slow one above 250 ms.
-        assert samples["db_query_duration_ms_bucket", frozenset({*labels, ("le", "250")})] == (
+        # Every fast statement is in the threshold's bucket (500 ms), every slow one above.
+        assert samples["db_query_duration_ms_bucket", frozenset({*labels, ("le", "500")})] == (
             n - slow
         )
         assert previous == n  # +Inf
@@ -270,6 +269,6 @@ def test_pg_sleep_really_exceeds_the_threshold(pg: Any) -> None:
             engine.dispose()
         (point,) = cap.points("db_query_duration_ms")
         assert point.attributes == {"operation": "select", "model": "unknown"}
-        assert math.isclose(point.sum, SLOW_S * 1000, rel_tol=0.5)
+        assert point.sum >= SLOW_S * 1000  # pg_sleep's own time: never less
         assert point.sum > THRESHOLD_MS
         assert cap.value("slow_queries_total", operation="select", model="unknown") == 1

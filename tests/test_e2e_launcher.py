@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
@@ -18,6 +19,9 @@ pytestmark = pytest.mark.e2e
 APPS = Path(__file__).parent / "apps"
 LAUNCHER = str(Path(sys.executable).parent / "azora-otel-instrument")
 HTTP_BUCKETS = ["10", "50", "100", "200", "500", "1000", "2000", "5000", "+Inf"]
+SLOW_MS = 1000
+"""The services' slow-request threshold: far above any ordinary request on a loaded
+machine; ``/slow?ms=1100`` sleeps past it."""
 
 
 def send(base: str, method: str, path: str) -> int:
@@ -38,14 +42,27 @@ class Service:
         with urllib.request.urlopen(self.base + "/metrics", timeout=10) as response:
             return response.read().decode()
 
+    def scrape_counted(self, total: int, timeout: float = 60.0) -> str:
+        """Scrape until ``total`` requests are counted: each is recorded on the server's
+        side after its last byte went out, and a scrape can overtake that."""
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.scrape()
+            family = families(text).get("http_requests")
+            counted = sum(
+                s.value for s in (family.samples if family else ()) if s.name.endswith("_total")
+            )
+            if counted >= total or time.monotonic() > deadline:
+                return text
+            time.sleep(0.1)
+
     def log(self) -> str:
         return self.process.log_path.read_text(errors="replace")
 
 
 def start(tmp_path: Path, command: list[str], env: dict[str, str], port: int) -> Service:
-    process = start_process(
-        "service", [LAUNCHER, *command], tmp_path, env={"PYTHONPATH": str(APPS), **env}
-    )
+    env = {"PYTHONPATH": str(APPS), "PERF_API_LATENCY_MS": str(SLOW_MS), **env}
+    process = start_process("service", [LAUNCHER, *command], tmp_path, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_ready(process, base + "/metrics", timeout=60)  # scrapes are not counted
@@ -81,7 +98,7 @@ def uvicorn_service(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[
 TRAFFIC = (
     [("GET", f"/orders/{i}") for i in range(20)]
     + [("POST", "/orders")] * 5
-    + [("GET", "/slow?ms=150")] * 2
+    + [("GET", f"/slow?ms={SLOW_MS + 100}")] * 2
     + [("GET", "/slow?ms=1")]
     + [("GET", "/fail")] * 3
     + [("GET", "/teapot")]
@@ -154,7 +171,7 @@ def test_uvicorn_service_exposes_the_contract_exactly(uvicorn_service: Service) 
     for _ in range(3):
         uvicorn_service.scrape()  # scrapes are not traffic
     drive(uvicorn_service.base)
-    check_exposition(uvicorn_service.scrape(), expected_counts(), "e2e")
+    check_exposition(uvicorn_service.scrape_counted(len(TRAFFIC)), expected_counts(), "e2e")
     log = uvicorn_service.log()
     assert log.count("event=slow_request") == 2
     assert "route=/slow" in log
@@ -171,14 +188,14 @@ def test_python_app_py_form(tmp_path: Path) -> None:
     )
     try:
         drive(service.base)
-        check_exposition(service.scrape(), expected_counts(), "script")
+        check_exposition(service.scrape_counted(len(TRAFFIC)), expected_counts(), "script")
     finally:
         service.process.stop()
     events = [json.loads(line) for line in service.log().splitlines() if line.startswith("{")]
     slow = [e for e in events if e.get("event") == "slow_request"]
     assert len(slow) == 2
     assert {e["route"] for e in slow} == {"/slow"}
-    assert all(e["threshold_ms"] == 100 for e in slow)
+    assert all(e["threshold_ms"] == SLOW_MS for e in slow)
 
 
 @pytest.mark.parametrize(
@@ -196,7 +213,7 @@ def test_python_app_py_form(tmp_path: Path) -> None:
 )
 def test_counts_are_complete_with_sampling_off(uvicorn_service: Service) -> None:
     drive(uvicorn_service.base)
-    check_exposition(uvicorn_service.scrape(), expected_counts(), "e2e")
+    check_exposition(uvicorn_service.scrape_counted(len(TRAFFIC)), expected_counts(), "e2e")
 
 
 @pytest.mark.parametrize(
@@ -205,7 +222,7 @@ def test_counts_are_complete_with_sampling_off(uvicorn_service: Service) -> None
 def test_one_server_span_per_request(uvicorn_service: Service) -> None:
     for i in range(5):
         send(uvicorn_service.base, "GET", f"/orders/{i}")
-    uvicorn_service.scrape()
+    uvicorn_service.scrape_counted(5)
     uvicorn_service.process.stop()  # flushes the batch processor
     log = uvicorn_service.log()
     names = [
@@ -276,8 +293,6 @@ def test_several_workers_are_warned_that_metrics_is_one_workers_view(tmp_path: P
             send(service.base, "GET", f"/orders/{i}")
         # each worker builds its stack (and warns) when it serves its first request or
         # lifespan; give both a chance
-        import time
-
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and service.log().count("event=multiple_workers") < 2:
             time.sleep(0.2)

@@ -41,7 +41,7 @@ def value(text: str, sample_name: str, **labels: str) -> float:
 
 
 def record_request(cap: Capture, route: str = "/x", duration_ms: float = 12.0) -> None:
-    cap.telemetry.requests.record("GET", route, 200, duration_ms, False)
+    cap.telemetry.requests.record("GET", route, 200, duration_ms)
 
 
 def assert_valid(text: str) -> None:
@@ -154,8 +154,8 @@ def test_two_meters_with_one_prometheus_name_render_one_family(azora_records) ->
 def full_exposition(cap: Capture) -> str:
     """Every family of the contract, with label values that need escaping."""
     telemetry = cap.telemetry
-    telemetry.requests.record("GET", "/orders/{order_id}", 200, 12.0, False)
-    telemetry.requests.record("POST", '/odd/"quoted"\\path\nnew', 500, 700.0, True)
+    telemetry.requests.record("GET", "/orders/{order_id}", 200, 12.0)
+    telemetry.requests.record("POST", '/odd/"quoted"\\path\nnew', 500, 700.0)
     telemetry.queries.record("select", "orders", 3.0, "success")
     telemetry.queries.record("update", "orders", 300.0, "error")
     return cap.exposition()
@@ -271,7 +271,7 @@ def test_openmetrics_exposition_parses_with_exemplars_on_every_bucket(cap: Captu
     tracer = cap.telemetry.tracer_provider.get_tracer("test")  # type: ignore[union-attr]
     for duration in (5, 30, 70, 150, 300, 800, 1500, 3000, 9000):
         with tracer.start_as_current_span("work"):
-            cap.telemetry.requests.record("GET", "/orders/{order_id}", 200, duration, False)
+            cap.telemetry.requests.record("GET", "/orders/{order_id}", 200, duration)
     text = get(app, "/metrics", {"Accept": OPENMETRICS}).text
     assert text.endswith("# EOF\n")
     found = bucket_exemplars(text, "http_request_duration_ms")

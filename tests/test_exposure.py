@@ -215,7 +215,7 @@ def test_metrics_path_off_and_moved_on_a_real_service(tmp_path: Path) -> None:
     )
     try:
         assert status(f"{service.base}/metrics") == 404
-        assert "http_requests_total" in service.scrape("/_m")
+        assert "http_requests_total" in service.scrape_counted(1, "/_m")
     finally:
         service.stop()
 

@@ -19,14 +19,9 @@ from hypothesis import strategies as st
 
 import azora_otel._settings as settings_module
 from azora_otel import Settings
-from azora_otel._http import (
-    OTHER_METHOD,
-    STANDARD_METHODS,
-    UNMATCHED_ROUTE,
-    normalize_method,
-    route_template,
-)
+from azora_otel._exchange import OTHER_METHOD, STANDARD_METHODS, normalize_method
 from azora_otel._providers import build_metric_readers
+from azora_otel._routes import UNMATCHED_ROUTE, NativeRoutes, RouteTable
 from azora_otel._sql import (
     MAX_LABEL_LENGTH,
     OPERATIONS,
@@ -237,22 +232,47 @@ def test_property_the_distro_builds_from_any_environment(env: dict[str, str]) ->
 # -- label extraction ----------------------------------------------------------------
 
 
-class _Route:
-    def __init__(self, path: object = None, path_format: object = None) -> None:
-        self.path = path
-        self.path_format = path_format
+class _Record:
+    def __init__(self, route: object) -> None:
+        self.route = route
 
 
 _anything = st.none() | st.integers() | st.text(max_size=20) | st.binary(max_size=10)
 
 
-@given(route=st.none() | st.builds(_Route, _anything, _anything) | _anything)
-def test_property_route_label_is_a_template_string_or_unmatched(route: object) -> None:
-    label = route_template({"route": route} if route is not None else {})
+@given(record=st.none() | st.builds(_Record, _anything) | _anything)
+def test_property_native_route_label_is_a_template_string_or_unmatched(record: object) -> None:
+    label = NativeRoutes.label({}, record)
     assert isinstance(label, str)
     assert label
-    if route is None or not isinstance(route, _Route):
+    if not isinstance(record, _Record) or not isinstance(record.route, str):
         assert label == UNMATCHED_ROUTE
+
+
+def _small_app() -> object:
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.get("/items/{item_id}")
+    def item(item_id: int) -> int:
+        return item_id
+
+    return app
+
+
+_TABLE = RouteTable(_small_app())
+
+
+@given(route=_anything, endpoint=_anything, root=_anything, path=_anything)
+def test_property_route_table_label_never_fails_on_odd_scopes(
+    route: object, endpoint: object, root: object, path: object
+) -> None:
+    scope = {"route": route, "endpoint": endpoint, "root_path": "", "path": path}
+    token = _TABLE.begin(scope)
+    scope["root_path"] = root
+    label = _TABLE.label(scope, token)
+    assert label == UNMATCHED_ROUTE  # none of these objects is a route of the app
 
 
 @given(st.text(max_size=300) | st.binary(max_size=50) | st.none() | st.integers())

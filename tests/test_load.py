@@ -46,7 +46,7 @@ def test_10000_requests_at_concurrency_50_counted_exactly(tmp_path: Path) -> Non
     requests, expected = traffic(REQUESTS)
     try:
         results = harness.send_all(port, requests, concurrency=CONCURRENCY)
-        text = service.scrape()
+        text = service.scrape_counted(REQUESTS)
     finally:
         service.stop()
     assert not results.errors, results.errors

@@ -53,7 +53,7 @@ def request(
 
 def test_get_serves_the_exposition() -> None:
     with metrics_port() as (cap, server):
-        cap.telemetry.requests.record("GET", "/x", 200, 12.0, False)
+        cap.telemetry.requests.record("GET", "/x", 200, 12.0)
         status, headers, body = request(server, "GET", "/metrics")
     assert status == 200
     assert headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
@@ -133,7 +133,7 @@ def test_locked_separate_port_answers_503() -> None:
 
 def test_scrapes_and_flushes_at_once_stay_valid() -> None:
     with metrics_port() as (cap, server):
-        cap.telemetry.requests.record("GET", "/x", 200, 12.0, False)
+        cap.telemetry.requests.record("GET", "/x", 200, 12.0)
         bodies: list[bytes] = []
         stop = threading.Event()
 

@@ -25,7 +25,7 @@ import hostile_harness as harness
 
 def record_contract(cap: Capture) -> None:
     telemetry = cap.telemetry
-    telemetry.requests.record("GET", "/x", 200, 250.0, False)
+    telemetry.requests.record("GET", "/x", 200, 250.0)
     telemetry.queries.record("select", "orders", 300.0, "success")
 
 
@@ -149,7 +149,7 @@ def test_kept_instruments_are_bounded_by_the_label_set_limit() -> None:
         for pid in range(10):
             counter.add(1, {"pid": str(pid)})
         for route in range(10):  # the contract's own instruments keep the SDK's default limit
-            cap.telemetry.requests.record("GET", f"/r{route}", 200, 1.0, False)
+            cap.telemetry.requests.record("GET", f"/r{route}", 200, 1.0)
         family = families(cap.exposition())["jobs"]
         requests = families(cap.exposition())["http_requests"]
     labels = [s.labels for s in family.samples if s.name == "jobs_total"]

@@ -355,7 +355,9 @@ def test_collector_outage_loses_nothing(tmp_path: Path) -> None:
         try:
             assert answered_during_outage > 100
             assert set(statuses) == {200}
-            assert slowest[0] < 2.0, f"a request took {slowest[0]:.2f}s during the outage"
+            # Far above any normal latency, even on a loaded machine; what it guards
+            # against is a request waiting on the exporter (timeouts of several seconds).
+            assert slowest[0] < 5.0, f"a request took {slowest[0]:.2f}s during the outage"
             wait_for_total(prometheus, "shop-outage", len(statuses), timeout=60)
         finally:
             service.process.stop()

@@ -22,14 +22,12 @@ class BudgetsFileError(ValueError):
 
 if sys.version_info >= (3, 11):
     import tomllib
+else:  # the same parser, from PyPI (a dependency on Python 3.10)
+    import tomli as tomllib
 
-    def _loads_toml(text: str) -> object:
-        return tomllib.loads(text)
 
-else:
-
-    def _loads_toml(text: str) -> object:
-        raise BudgetsFileError("TOML budgets need Python >= 3.11; use a .json file")
+def _loads_toml(text: str) -> object:
+    return tomllib.loads(text)
 
 
 def _budget_rows(data: object, where: str) -> tuple[Budget, ...]:

@@ -192,6 +192,17 @@ class Service:
         with urllib.request.urlopen(f"http://{HOST}:{port}{path}", timeout=30) as response:
             return str(response.read().decode())
 
+    def scrape_counted(self, total: int, path: str = "/metrics", timeout: float = 60.0) -> str:
+        """Scrape until the exposition has counted ``total`` requests (or more). A request
+        is recorded on the server's side after its last byte went out: a scrape sent
+        right after the client got its answer can come first."""
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.scrape(path)
+            if sum(requests_by(text).values()) >= total or time.monotonic() > deadline:
+                return text
+            time.sleep(0.1)
+
     def rss_kb(self) -> int:
         return vm_rss_kb(self.process.pid)
 
