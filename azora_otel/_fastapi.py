@@ -20,6 +20,7 @@ from typing import Any
 from azora_otel import _state
 from azora_otel._exposition import ExactNamePrometheusReader
 from azora_otel._http import ASGIApp, MetricsMiddleware, RequestRecorder, mounts_of
+from azora_otel._native_gate import gate_native_telemetry
 from azora_otel._telemetry import Telemetry
 
 _log = logging.getLogger("azora_otel")
@@ -119,6 +120,8 @@ def install_hooks() -> None:
         if NATIVE_TELEMETRY and telemetry is not None:
             kwargs["telemetry"] = {**_native_config(telemetry), **(kwargs.get("telemetry") or {})}
         original_init(self, *args, **kwargs)
+        if NATIVE_TELEMETRY and telemetry is not None:
+            gate_native_telemetry(self)
         if not NATIVE_TELEMETRY and telemetry is not None:
             try:
                 _add_contrib_spans(self, telemetry)
@@ -173,6 +176,7 @@ def instrument_app(app: Any, telemetry: Telemetry | None = None) -> None:
         native = getattr(app, "_telemetry", None)
         if NATIVE_TELEMETRY and isinstance(native, dict):
             native.update(_native_config(current))
+            gate_native_telemetry(app)
         elif not NATIVE_TELEMETRY:
             _add_contrib_spans(app, current)
     app.middleware_stack = None  # rebuilt on the next request, with the middleware

@@ -19,6 +19,8 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from azora_otel._exposition import ExactNamePrometheusReader
 from azora_otel._instruments import DEFAULT_VIEWS
+from azora_otel._otlp_export import fast_exporter
+from azora_otel._sampling import HandoffIdGenerator
 from azora_otel._settings import Settings
 from azora_otel._version import __version__
 
@@ -136,7 +138,9 @@ def build_tracer_provider(settings: Settings, resource: Resource) -> TracerProvi
     """
     if not settings.tracing_enabled:
         return None
-    provider = TracerProvider(resource=resource)
+    # Random ids like the SDK's; the sampling gate can hand over a trace id it decided on.
+    provider = TracerProvider(resource=resource, id_generator=HandoffIdGenerator())
     for cls in _exporter_classes(settings.traces_exporters, "traces").values():
-        provider.add_span_processor(BatchSpanProcessor(cls()))
+        exporter = fast_exporter(cls) if settings.span_encoder == "azora" else cls
+        provider.add_span_processor(BatchSpanProcessor(exporter()))
     return provider

@@ -100,8 +100,7 @@ def run(quick: bool = False, variants: tuple[str, ...] = VARIANTS) -> dict[str, 
                     flush=True,
                 )
     finally:
-        sink.terminate()
-        sink.wait()
+        sink.stop()
     result: dict[str, Any] = {
         "params": {"rounds": rounds, "requests_per_batch": n, "batches": batches},
         "bare_us": {r: median(bare[r]) for r in ROUTES},

@@ -156,8 +156,7 @@ def run(quick: bool = False) -> dict[str, Any]:
                 flush=True,
             )
     finally:
-        sink.terminate()
-        sink.wait()
+        sink.stop()
     return {
         "overhead_us": {v: {k: median(x) for k, x in cases.items()} for v, cases in routes.items()},
         "memory": memory,

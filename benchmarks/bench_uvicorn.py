@@ -133,8 +133,7 @@ def run(quick: bool = False, variants: tuple[str, ...] = VARIANTS) -> dict[str, 
                     flush=True,
                 )
     finally:
-        sink.terminate()
-        sink.wait()
+        sink.stop()
     return {
         "rps": {v: median(x) for v, x in rps.items()},
         "cpu_us": {v: median(x) for v, x in cpu.items()},

@@ -64,8 +64,7 @@ def main() -> None:
         cpu = time.process_time() - t0
         print(f"{args.variant} {args.route}: {cpu / args.n * 1e6:.1f} µs CPU/request")
     finally:
-        sink.terminate()
-        sink.wait()
+        sink.stop()
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@ def test_defaults_match_the_specification() -> None:
     assert settings.traces_exporters == ()
     assert settings.log_format == "text"
     assert settings.error_rate_window_s == 60
+    assert settings.sampling_gate is True
+    assert settings.span_encoder == "azora"
     assert settings.problems == ()
 
 
@@ -41,6 +43,8 @@ def test_defaults_match_the_specification() -> None:
         ({"AZORA_LOG_FORMAT": "JSON"}, "log_format", "json"),
         ({"AZORA_FASTAPI_OPERATION_SPANS": "true"}, "fastapi_operation_spans", True),
         ({"OTEL_SDK_DISABLED": "true"}, "sdk_disabled", True),
+        ({"AZORA_SAMPLING_GATE": "false"}, "sampling_gate", False),
+        ({"AZORA_SPAN_ENCODER": "Upstream"}, "span_encoder", "upstream"),
         ({"OTEL_SERVICE_NAME": "orders"}, "service_name", "orders"),
         ({"OTEL_RESOURCE_ATTRIBUTES": "a=b,service.name=billing"}, "service_name", "billing"),
         (
@@ -105,6 +109,8 @@ BAD_VALUES = [
     ("AZORA_LOG_FORMAT", "xml", "log_format", "one of text, json, off"),
     ("AZORA_FASTAPI_OPERATION_SPANS", "maybe", "fastapi_operation_spans", "true or false"),
     ("OTEL_SDK_DISABLED", "perhaps", "sdk_disabled", "true or false"),
+    ("AZORA_SAMPLING_GATE", "sometimes", "sampling_gate", "true or false"),
+    ("AZORA_SPAN_ENCODER", "fast", "span_encoder", "one of azora, upstream"),
     ("OTEL_METRICS_EXPORTER", " , ", "metrics_exporters", "comma-separated list"),
 ]
 

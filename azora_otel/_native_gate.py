@@ -1,0 +1,170 @@
+"""FastAPI's native server span, skipped whole for the requests the sampler drops.
+
+FastAPI (>= 0.142) builds the server span's attributes (method, scheme, host and
+port parsed from the ``Host`` header, path, query, the propagated parent) before
+``start_span`` asks the sampler, and then wraps ``send``/``receive`` and sets the
+route and status on the span, whatever the sampler says. At a 1 % ratio that is
+about 25 µs of work per request thrown away 99 times in 100.
+
+:class:`GatedNativeTelemetry` wraps an application's ``NativeTelemetry`` and
+decides first, with :class:`~azora_otel._sampling.SamplingGate`: a request whose
+span would be dropped runs the application directly, inside a context holding the
+non-recording span the SDK would have made (same trace id and flags, so SQL spans
+under it are dropped and outgoing calls propagate the same trace). A sampled
+request goes through FastAPI's own code unchanged. Nothing changes when FastAPI's
+own metrics or logs are on for the app (they need its code on every request), for
+WebSockets, or when the provider has no gate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import MutableMapping
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
+from opentelemetry.propagators.composite import CompositePropagator
+from opentelemetry.propagators.textmap import Getter
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+from azora_otel._sampling import gate_of, reset_handoff, set_handoff
+
+_TRACE_HEADERS = frozenset({b"traceparent", b"baggage"})
+"""What the default propagators (``tracecontext,baggage``) read; without them a request
+starts a new trace."""
+
+
+class _RawHeaders(Getter[list[tuple[bytes, bytes]]]):
+    """Reads ASGI headers as FastAPI's native telemetry does (baggage values joined)."""
+
+    def get(self, carrier: list[tuple[bytes, bytes]], key: str) -> list[str] | None:
+        wanted = key.lower().encode("latin-1")
+        values = [v.decode("latin-1") for k, v in carrier if k == wanted]
+        if not values:
+            return None
+        if wanted == b"baggage":
+            return [",".join(values)]
+        return values
+
+    def keys(self, carrier: list[tuple[bytes, bytes]]) -> list[str]:
+        return [k.decode("latin-1") for k, _ in carrier]
+
+
+_GETTER = _RawHeaders()
+
+
+def _default_propagation(propagator: object) -> bool:
+    """Whether ``propagator`` is the SDK default: W3C trace context and baggage only."""
+    if not isinstance(propagator, CompositePropagator):
+        return False
+    kinds = {type(p) for p in propagator._propagators}
+    return kinds <= {TraceContextTextMapPropagator, W3CBaggagePropagator}
+
+
+class GatedNativeTelemetry:
+    """Drop-in for FastAPI's ``NativeTelemetry`` that skips it for dropped requests."""
+
+    def __init__(self, native: Any) -> None:
+        self._native = native
+        self.config = native.config
+
+    def enabled(self) -> bool:
+        return bool(self._native.enabled())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._native, name)
+
+    def _gate_applies(self, scope: MutableMapping[str, Any]) -> Any:
+        config = self.config
+        if scope["type"] != "http" or not config.get("tracing") or config.get("metrics"):
+            return None
+        if config.get("logs") and _native_logs_active(config):
+            return None
+        exclude = config.get("exclude")
+        if exclude is not None and exclude(scope):
+            return None  # FastAPI's own cheap path for excluded requests
+        return gate_of(config.get("tracer_provider") or trace.get_tracer_provider())
+
+    async def __call__(
+        self,
+        *,
+        app: Any,
+        scope: MutableMapping[str, Any],
+        receive: Any,
+        send: Any,
+        legacy_otel: bool = False,
+    ) -> None:
+        gate = None if legacy_otel else self._gate_applies(scope)
+        if gate is None:
+            await self._native(
+                app=app, scope=scope, receive=receive, send=send, legacy_otel=legacy_otel
+            )
+            return
+        headers = scope.get("headers") or ()
+        propagator = propagate.get_global_textmap()
+        traced = not _default_propagation(propagator) or any(
+            name in _TRACE_HEADERS for name, _ in headers
+        )
+        if not traced and gate.roots_always_sampled:
+            await self._native(app=app, scope=scope, receive=receive, send=send)
+            return
+        parent_context = propagator.extract(list(headers), getter=_GETTER) if traced else None
+        found = trace.get_current_span(parent_context).get_span_context()
+        parent = found if found.is_valid else None
+        if parent is not None:
+            trace_id, sampled = parent.trace_id, gate.child_sampled(parent)
+        else:
+            trace_id, sampled = gate.root_trace_id()
+        if sampled:
+            # The SDK decides again inside FastAPI's start_span, on the same id.
+            token = set_handoff(trace_id) if parent is None else None
+            try:
+                await self._native(app=app, scope=scope, receive=receive, send=send)
+            finally:
+                if token is not None:
+                    reset_handoff(token)
+            return
+        span = gate.dropped_span(parent, trace_id)
+        context = trace.set_span_in_context(span, parent_context)
+        if _REQUEST_TELEMETRY_KEY is not None:
+            # As FastAPI does for excluded requests: nothing inherited from an outer request.
+            context = otel_context.set_value(_REQUEST_TELEMETRY_KEY, None, context)
+        scope["fastapi.telemetry"] = None  # mounted FastAPI apps: no span of their own
+        token = otel_context.attach(context)
+        try:
+            await app(scope, receive, send)
+        finally:
+            otel_context.detach(token)
+            scope.pop("fastapi.telemetry", None)
+
+
+def _native_logs_active(config: Any) -> bool:
+    """FastAPI's own rule for whether it emits its exception log records."""
+    from opentelemetry import _logs  # noqa: PLC0415
+
+    provider = config.get("logger_provider") or _logs.get_logger_provider()
+    deferred = config.get("logger_provider") is None and _unconfigured(provider)
+    return not (deferred or isinstance(provider, _logs.NoOpLoggerProvider))
+
+
+_KEY: str | None
+try:
+    from fastapi.telemetry._api import _REQUEST_TELEMETRY_KEY as _KEY
+    from fastapi.telemetry._api import _unconfigured
+except ImportError:  # FastAPI < 0.142: no native telemetry to gate
+    _KEY = None
+
+    def _unconfigured(provider: Any) -> bool:
+        return True
+
+
+_REQUEST_TELEMETRY_KEY: str | None = _KEY
+
+
+def gate_native_telemetry(app: Any) -> None:
+    """Wrap ``app``'s native telemetry (FastAPI >= 0.142) with the sampling gate (idempotent)."""
+    native = getattr(app, "_native_telemetry", None)
+    if native is None or isinstance(native, GatedNativeTelemetry):
+        return
+    app._native_telemetry = GatedNativeTelemetry(native)
