@@ -16,8 +16,10 @@ in :data:`SENSITIVE_NAMES` or contains one of :data:`SENSITIVE_PARTS`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from urllib.parse import unquote_plus
 
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 
@@ -85,12 +87,28 @@ def redact_url(url: str) -> str:
     return f"{head}?{redact_query(query)}{hash_sep}{fragment}"
 
 
+def _plain(attributes: object) -> Mapping[str, object] | None:
+    """The span's attributes as a plain mapping, without the SDK's per-lookup overhead.
+
+    ``span.attributes`` is a read-only view of a locked mapping whose ``get`` goes
+    through ``__getitem__`` and a ``KeyError`` for every absent key: four lookups,
+    usually all absent, cost about 3 µs per span. The SDK's own container keeps a
+    plain dict, read here directly (this runs while the span starts, before any
+    other thread can see it).
+    """
+    if type(attributes) is BoundedAttributes:
+        return attributes._dict
+    return attributes if isinstance(attributes, Mapping) else None
+
+
 class RedactingSpanProcessor(SpanProcessor):
     """Scrubs sensitive query values from a span's URL attributes when it starts."""
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         try:
-            attributes = span.attributes
+            attributes = _plain(getattr(span, "_attributes", None))
+            if attributes is None:
+                attributes = span.attributes
             if not attributes:
                 return
             for key in _QUERY_ATTRIBUTES:
