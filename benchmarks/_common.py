@@ -190,12 +190,6 @@ class Sinks:
             self.proc.wait()
 
 
-def start_sink_process() -> tuple[Sinks, str]:
-    """Start the sinks; returns them and the OTLP/HTTP base URL."""
-    sinks = Sinks()
-    return sinks, sinks.http
-
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -47,5 +47,10 @@ def partial_pipeline(telemetry: Any, stage: str, upstream: bool) -> None:
     if stage == "queue":
         kept.append(BatchSpanProcessor(NoExport()))
     elif stage == "encode":
-        kept.append(BatchSpanProcessor(EncodeOnly(upstream_encode)))
+        if upstream:
+            kept.append(BatchSpanProcessor(EncodeOnly(upstream_encode)))
+        else:
+            from azora_otel._otlp_encode import encode_spans
+
+            kept.append(BatchSpanProcessor(EncodeOnly(encode_spans)))
     multi._span_processors = tuple(kept)

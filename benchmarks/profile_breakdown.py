@@ -13,6 +13,9 @@ between two stages is what that piece costs::
     http       + OTLP/HTTP to the sink (transport)
     grpc       OTLP/gRPC to the sink instead
     full       the distro's full mode exactly as configured by the environment
+    contrib    stock contrib instrumentation (requests: FastAPI + SQLAlchemy instrumentors;
+               queries: the SQLAlchemy instrumentor), BatchSpanProcessor, OTLP/gRPC
+    logfire, sentry, ddtrace   the anchors of ``variants.py`` (requests only)
 
 ``--upstream`` builds the spans/queue/encode/http/grpc stages from the upstream SDK
 pieces (BatchSpanProcessor, the OTLP exporters and their encoder) instead of the
@@ -43,6 +46,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _common import PATHS, call, make_app, make_engine
 
 STAGES = ("bare", "metrics", "off", "ratio", "spans", "queue", "encode", "http", "grpc", "full")
+ANCHORS = ("contrib", "logfire", "sentry", "ddtrace")
 
 
 def _env(stage: str, upstream: bool) -> dict[str, str]:
@@ -85,9 +89,19 @@ def _telemetry(stage: str, upstream: bool) -> Any:
 def request_loop(stage: str, upstream: bool) -> tuple[Callable[[int], None], Callable[[], None]]:
     import azora_otel
 
-    app = make_app()
     telemetry = None
-    if stage != "bare":
+    flush_anchor = None
+    if stage in ANCHORS:
+        from variants import build
+
+        app, flush_anchor, _ = build(stage)
+    else:
+        app = make_app(
+            on_engine=None
+            if stage == "bare"
+            else lambda e: azora_otel.instrument_engine(e, telemetry)
+        )
+    if stage != "bare" and stage not in ANCHORS:
         telemetry = _telemetry(stage, upstream)
         azora_otel.instrument_app(app, telemetry)
     loop = asyncio.new_event_loop()
@@ -98,6 +112,8 @@ def request_loop(stage: str, upstream: bool) -> tuple[Callable[[int], None], Cal
             await call(app, path)
 
     def flush() -> None:
+        if flush_anchor is not None:
+            flush_anchor()
         if telemetry is not None and telemetry.tracer_provider is not None:
             telemetry.tracer_provider.force_flush()
 
@@ -111,7 +127,10 @@ def query_loop(stage: str, upstream: bool) -> tuple[Callable[[int], None], Calla
 
     engine = make_engine()
     telemetry = None
-    if stage != "bare":
+    stock = None
+    if stage == "contrib":
+        stock = _stock_sqlalchemy(engine)
+    elif stage != "bare":
         telemetry = _telemetry(stage, upstream)
         azora_otel.instrument_engine(engine, telemetry)
     conn = engine.connect()
@@ -124,16 +143,37 @@ def query_loop(stage: str, upstream: bool) -> tuple[Callable[[int], None], Calla
             execute(query, params).all()
 
     def flush() -> None:
+        if stock is not None:
+            stock.force_flush()
         if telemetry is not None and telemetry.tracer_provider is not None:
             telemetry.tracer_provider.force_flush()
 
     return run, flush
 
 
+def _stock_sqlalchemy(engine: Any) -> Any:
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+    from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+    from opentelemetry.metrics import NoOpMeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    grpc = os.environ.get("BENCH_OTLP_GRPC_ENDPOINT", "http://127.0.0.1:4317")
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=grpc)))
+    SQLAlchemyInstrumentor().instrument(
+        engine=engine,
+        tracer_provider=provider,
+        meter_provider=NoOpMeterProvider(),
+        skip_dep_check=True,
+    )
+    return provider
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("kind", choices=("request", "query"))
-    parser.add_argument("stage", choices=STAGES)
+    parser.add_argument("stage", choices=STAGES + ANCHORS)
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--upstream", action="store_true")
     args = parser.parse_args()
