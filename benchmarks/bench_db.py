@@ -172,7 +172,7 @@ def table(result: dict[str, Any]) -> str:
     over = result["overhead_us"]
     labels = list(over)
     lines = [
-        "| variant | " + " | ".join(f"{s}: µs over bare (× stock)" for s in labels) + " |",
+        "| variant | " + " | ".join(f"{s}: µs over bare (x stock)" for s in labels) + " |",
         "|---|" + "---|" * len(labels),
         "| bare (absolute µs/query) | "
         + " | ".join(f"{result['us_per_query'][s]['bare']:.1f}" for s in labels)

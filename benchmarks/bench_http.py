@@ -151,7 +151,7 @@ def table(result: dict[str, Any]) -> str:
     ref = "contrib" if "contrib" in over else None
     lines = [
         "| variant | "
-        + " | ".join(f"{r} route: µs (× contrib)" for r in ROUTES)
+        + " | ".join(f"{r} route: µs (x contrib)" for r in ROUTES)
         + " | spans received by the sink (last round) |",
         "|---|" + "---|" * (len(ROUTES) + 1),
         "| bare FastAPI (absolute CPU µs/request) | "

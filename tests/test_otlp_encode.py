@@ -182,10 +182,7 @@ def test_every_field_and_attribute_type() -> None:
         parent.set_status(Status(StatusCode.ERROR, "went wrong"))
         with tracer.start_as_current_span("child", kind=SpanKind.CONSUMER) as child:
             child.set_status(StatusCode.OK)
-            try:
-                raise ValueError("bad value")
-            except ValueError as exc:
-                child.record_exception(exc)
+            child.record_exception(ValueError("bad value"))
         other = provider.get_tracer("other")
         with other.start_as_current_span("internal"):
             pass
@@ -204,7 +201,9 @@ def test_dropped_attributes_events_and_links() -> None:
         span.add_event("e1", {"x": 1, "y": 2})
         span.add_event("e2")
     spans = exporter.get_finished_spans()
-    assert spans[0].dropped_attributes and spans[0].dropped_events and spans[0].dropped_links
+    assert spans[0].dropped_attributes
+    assert spans[0].dropped_events
+    assert spans[0].dropped_links
     assert_same(spans)
 
 
