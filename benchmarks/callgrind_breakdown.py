@@ -30,21 +30,23 @@ from profile_breakdown import ANCHORS, STAGES
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def _loop_instructions(out_dir: str) -> int:
-    """The ``summary`` of the dump before the second marker (the measured loop)."""
+def _loop_instructions(out_dir: str, count: int) -> list[int]:
+    """The ``summary`` of every dump taken at an end marker (dumps 2, 4, ...: the loops)."""
     dumps = sorted(
         glob.glob(os.path.join(out_dir, "cg.out.*")), key=lambda p: int(p.rsplit(".", 1)[1])
     )
-    if len(dumps) < 2:
-        raise RuntimeError(f"expected two marker dumps in {out_dir}, found {dumps}")
-    with open(dumps[1]) as f:
-        for line in f:
-            if line.startswith("summary:"):
-                return int(line.split()[1])
-    raise RuntimeError(f"no summary in {dumps[1]}")
+    if len(dumps) < 2 * count:
+        raise RuntimeError(f"expected {2 * count} marker dumps in {out_dir}, found {dumps}")
+    found = []
+    for path in dumps[1 : 2 * count : 2]:
+        with open(path) as f:
+            found.append(next(int(line.split()[1]) for line in f if line.startswith("summary:")))
+    return found
 
 
-def measure(kind: str, stage: str, n: int, upstream: bool, env: dict[str, str]) -> float:
+def measure(
+    kind: str, stages: list[str], n: int, upstream: bool, env: dict[str, str]
+) -> list[float]:
     with tempfile.TemporaryDirectory() as out_dir:
         cmd = [
             "valgrind",
@@ -56,7 +58,7 @@ def measure(kind: str, stage: str, n: int, upstream: bool, env: dict[str, str]) 
             sys.executable,
             os.path.join(HERE, "profile_breakdown.py"),
             kind,
-            stage,
+            ",".join(stages),
             "--n",
             str(n),
             *(["--upstream"] if upstream else []),
@@ -65,8 +67,8 @@ def measure(kind: str, stage: str, n: int, upstream: bool, env: dict[str, str]) 
             cmd, env={**os.environ, **env}, capture_output=True, text=True, check=False
         )
         if proc.returncode != 0:
-            raise RuntimeError(f"{kind} {stage} failed:\n{proc.stderr[-3000:]}")
-        return _loop_instructions(out_dir) / n
+            raise RuntimeError(f"{kind} {stages} failed:\n{proc.stderr[-3000:]}")
+        return [ir / n for ir in _loop_instructions(out_dir, len(stages))]
 
 
 def main() -> None:
@@ -84,19 +86,25 @@ def main() -> None:
     try:
         for kind in args.kinds.split(","):
             results[kind] = {}
-            for stage in args.stages.split(","):
-                if kind == "query" and stage in ANCHORS[1:]:
-                    continue
+            wanted = [
+                s for s in args.stages.split(",") if kind == "request" or s not in ANCHORS[1:]
+            ]
+            # The distro's stages share one process; each anchor needs a process of its own.
+            groups = [[s for s in wanted if s not in ANCHORS]] + [
+                [s] for s in wanted if s in ANCHORS
+            ]
+            for group in (g for g in groups if g):
                 env = {**sinks.env(), "BENCH_ROUTE": args.route}
-                ir = measure(kind, stage, args.n, args.upstream, env)
-                results[kind][stage] = ir
-                base = results[kind].get("bare")
-                extra = f"  (+{(ir - base) / 1000:7.1f} k over bare)" if base else ""
-                print(
-                    f"{kind:8s} {stage:8s} {ir / 1000:8.1f} k instructions/op{extra}"
-                    f"  [{time.monotonic() - t0:.0f}s]",
-                    flush=True,
-                )
+                counted = measure(kind, group, args.n, args.upstream, env)
+                for stage, ir in zip(group, counted, strict=True):
+                    results[kind][stage] = ir
+                    base = results[kind].get("bare")
+                    extra = f"  (+{(ir - base) / 1000:7.1f} k over bare)" if base else ""
+                    print(
+                        f"{kind:8s} {stage:8s} {ir / 1000:8.1f} k instructions/op{extra}"
+                        f"  [{time.monotonic() - t0:.0f}s]",
+                        flush=True,
+                    )
         results["sink"] = {k: float(v) for k, v in sinks.stats().items()}
     finally:
         sinks.stop()

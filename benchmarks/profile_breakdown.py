@@ -25,8 +25,11 @@ distro's. The measured loop is bracketed by two ``os.getppid()`` calls; under::
         python benchmarks/profile_breakdown.py request spans --n 2000
 
 the second dump holds exactly the loop's instructions (all threads, export included:
-the loop ends with a flush). ``benchmarks/callgrind_breakdown.py`` runs every stage
-that way and prints instructions per request/query. Without valgrind this prints CPU
+the loop ends with a flush). Several stages may run in one process (``spans,queue``:
+one interpreter start-up instead of one per stage); stage k's loop is dump 2k. Stages
+that set process-wide state (the anchors) must run alone.
+``benchmarks/callgrind_breakdown.py`` runs the stages that way and prints
+instructions per request/query. Without valgrind this prints CPU
 µs per operation (noisy on a shared machine).
 """
 
@@ -64,7 +67,7 @@ def _env(stage: str, upstream: bool) -> dict[str, str]:
         }
     )
     if upstream:
-        env["AZORA_SPAN_EXPORT"] = "upstream"
+        env["AZORA_SPAN_ENCODER"] = "upstream"
     if stage == "off":
         env["OTEL_TRACES_SAMPLER"] = "always_off"
     elif stage == "ratio":
@@ -77,6 +80,8 @@ def _telemetry(stage: str, upstream: bool) -> Any:
     """The distro for ``stage``; the partial stages swap the span exporter's last steps."""
     from azora_otel import Settings, Telemetry
 
+    for key in ("OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG", "AZORA_SPAN_ENCODER"):
+        os.environ.pop(key, None)  # what an earlier stage of this process set
     os.environ.update(_env(stage, upstream))
     telemetry = Telemetry.build(Settings.from_env(os.environ))
     if stage in ("spans", "queue", "encode"):
@@ -173,22 +178,27 @@ def _stock_sqlalchemy(engine: Any) -> Any:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("kind", choices=("request", "query"))
-    parser.add_argument("stage", choices=STAGES + ANCHORS)
+    parser.add_argument("stages", help="one stage, or several separated by commas")
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--upstream", action="store_true")
     args = parser.parse_args()
     build = request_loop if args.kind == "request" else query_loop
-    run, flush = build(args.stage, args.upstream)
-    run(300)  # warm-up: imports, caches, first label sets, the exporter's connection
-    flush()
-    gc.collect()
-    os.getppid()  # marker: callgrind dumps here (start of the measured loop)
-    t0 = time.process_time()
-    run(args.n)
-    flush()
-    cpu = time.process_time() - t0
-    os.getppid()  # marker: end of the measured loop
-    print(f"{args.kind} {args.stage}: {cpu / args.n * 1e6:.1f} µs CPU per operation")
+    stages = args.stages.split(",")
+    unknown = set(stages) - set(STAGES + ANCHORS)
+    if unknown:
+        parser.error(f"unknown stages {sorted(unknown)}")
+    for stage in stages:  # each stage: its own distro, measured between two markers
+        run, flush = build(stage, args.upstream)
+        run(300)  # warm-up: imports, caches, first label sets, the exporter's connection
+        flush()
+        gc.collect()
+        os.getppid()  # marker: callgrind dumps here (start of the measured loop)
+        t0 = time.process_time()
+        run(args.n)
+        flush()
+        cpu = time.process_time() - t0
+        os.getppid()  # marker: end of the measured loop
+        print(f"{args.kind} {stage}: {cpu / args.n * 1e6:.1f} µs CPU per operation", flush=True)
 
 
 if __name__ == "__main__":
