@@ -81,6 +81,10 @@ def reliability(session: nox.Session) -> None:
 
 @nox.session(python="3.11", default=False)
 def bench(session: nox.Session) -> None:
-    """Overhead benchmarks (benchmarks/); pass --quick for a short run."""
-    _install(session, *nox.project.dependency_groups(PYPROJECT, "bench"))
+    """Overhead benchmarks against the anchors (benchmarks/); pass --quick for a short run."""
+    import shutil
+
+    if shutil.which("wrk") is None:  # the uvicorn part's load generator
+        session.run("bash", "scripts/install-system-deps.sh", external=True)
+    session.install("-e", ".", *nox.project.dependency_groups(PYPROJECT, "bench"))
     session.run("python", "benchmarks/run.py", *session.posargs)
