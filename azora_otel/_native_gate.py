@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import MutableMapping
 from typing import Any
 
+from opentelemetry import _logs
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
@@ -141,8 +142,6 @@ class GatedNativeTelemetry:
 
 def _native_logs_active(config: Any) -> bool:
     """FastAPI's own rule for whether it emits its exception log records."""
-    from opentelemetry import _logs  # noqa: PLC0415
-
     provider = config.get("logger_provider") or _logs.get_logger_provider()
     deferred = config.get("logger_provider") is None and _unconfigured(provider)
     return not (deferred or isinstance(provider, _logs.NoOpLoggerProvider))

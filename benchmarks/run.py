@@ -57,7 +57,7 @@ def goals(results: dict[str, Any]) -> list[tuple[str, str, str]]:
             ratios = [full[r] / over["contrib"][r] for r in ROUTES]
             rows.append(
                 (
-                    "full mode per request ≤ 0.25 × stock contrib OTel",
+                    "full mode per request ≤ 0.25 x stock contrib OTel",
                     " / ".join(f"{x:.2f}" for x in ratios) + " (" + " / ".join(ROUTES) + ")",
                     _verdict(all(x <= 0.25 for x in ratios)),
                 )
@@ -68,7 +68,7 @@ def goals(results: dict[str, Any]) -> list[tuple[str, str, str]]:
                 rows.append(
                     (
                         f"full mode per request below {http['labels'][anchor]}",
-                        " / ".join(f"{x:.2f}" for x in ratios) + " ×",
+                        " / ".join(f"{x:.2f}" for x in ratios) + " x",
                         _verdict(all(x < 1 for x in ratios)),
                     )
                 )
@@ -90,7 +90,7 @@ def goals(results: dict[str, Any]) -> list[tuple[str, str, str]]:
             stock = o["stock SQLAlchemy instrumentation"]
             rows.append(
                 (
-                    f"full mode per SQL statement ≤ 0.6 × stock SQLAlchemy instrumentation "
+                    f"full mode per SQL statement ≤ 0.6 x stock SQLAlchemy instrumentation "
                     f"({statement})",
                     f"{o['azora full'] / stock:.2f}",
                     _verdict(o["azora full"] / stock <= 0.6),
@@ -100,7 +100,8 @@ def goals(results: dict[str, Any]) -> list[tuple[str, str, str]]:
                 delta = o[variant] - o["azora metrics-only"]
                 rows.append(
                     (
-                        f"unsampled query ({variant[6:]}) within 3 µs of metrics-only ({statement})",
+                        f"unsampled query ({variant[6:]}) within 3 µs of metrics-only "
+                        f"({statement})",
                         f"{delta:+.1f} µs",
                         _verdict(delta <= 3),
                     )
@@ -113,7 +114,7 @@ def goals(results: dict[str, Any]) -> list[tuple[str, str, str]]:
                 ratio = rps[variant] / rps["bare"]
                 rows.append(
                     (
-                        f"uvicorn + wrk: {variant[6:]} throughput ≥ {floor} × bare",
+                        f"uvicorn + wrk: {variant[6:]} throughput ≥ {floor} x bare",
                         f"{ratio:.2f}",
                         _verdict(ratio >= floor),
                     )
@@ -193,7 +194,7 @@ def main() -> None:
             results["db"] = db
             md += [
                 f"## Per-query CPU overhead (SQLAlchemy {db['sqlalchemy']}, in-memory SQLite, "
-                f"median of {rounds} rounds × {queries} queries)",
+                f"median of {rounds} rounds x {queries} queries)",
                 "",
                 bench_db.table(db),
                 "",
@@ -221,7 +222,7 @@ def main() -> None:
             p = uv["params"]
             md += [
                 f"## Through uvicorn (one worker, loopback, `{p['load_generator']} "
-                f"-c{p['connections']}` on `{p['path']}`, {p['seconds']:.0f} s × "
+                f"-c{p['connections']}` on `{p['path']}`, {p['seconds']:.0f} s x "
                 f"{p['rounds']} rounds)",
                 "",
                 bench_uvicorn.table(uv),

@@ -53,7 +53,9 @@ def assert_same(spans: list[ReadableSpan] | tuple[ReadableSpan, ...]) -> None:
 
 def _app_with_db(cap: Any) -> FastAPI:
     app = FastAPI()
-    engine = sa.create_engine("sqlite://")
+    engine = sa.create_engine(
+        "sqlite://", poolclass=sa.StaticPool, connect_args={"check_same_thread": False}
+    )
     azora_otel.instrument_engine(engine, cap.telemetry)
     with engine.begin() as conn:
         conn.execute(sa.text("create table users (id integer primary key, name text)"))
