@@ -21,9 +21,8 @@ from __future__ import annotations
 from collections.abc import MutableMapping
 from typing import Any
 
-from opentelemetry import _logs
+from opentelemetry import _logs, propagate, trace
 from opentelemetry import context as otel_context
-from opentelemetry import propagate, trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import Getter
