@@ -61,7 +61,12 @@ def fastapi_compat(session: nox.Session) -> None:
     _install(session, "fastapi==0.110.*")
     session.run("python", "-c", "import fastapi; print('FastAPI', fastapi.__version__)")
     session.run(
-        "pytest", "tests/test_http_metrics.py", "tests/test_http_mounts.py", *session.posargs
+        "pytest",
+        "tests/test_http_metrics.py",
+        "tests/test_http_mounts.py",
+        "tests/test_otlp_encode.py",  # the contrib server span is the distro's span here
+        "tests/test_sampling_gate.py",
+        *session.posargs,
     )
 
 
