@@ -35,6 +35,8 @@ configuration (environment; see the README for all of it):
   AZORA_METRICS_PATH    exposition path on the app's port    (default /metrics; off)
   AZORA_METRICS_PORT    serve the exposition on its own port instead
   AZORA_LOG_FORMAT      text | json | off                    (default text)
+  AZORA_SAMPLING_GATE   sample before building span attributes (default true)
+  AZORA_SPAN_ENCODER    azora | upstream OTLP span encoding  (default azora)
   OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_METRICS_EXPORTER (default prometheus;
   otlp pushes to a collector), OTEL_TRACES_EXPORTER, OTEL_EXPORTER_OTLP_*, OTEL_TRACES_SAMPLER,
   OTEL_PYTHON_DISABLED_INSTRUMENTATIONS keep their OpenTelemetry meaning.

@@ -146,3 +146,25 @@ def test_several_bad_values_are_all_reported() -> None:
     assert len(settings.problems) == 2
     assert settings.api_latency_ms == 100
     assert settings.error_rate == 0.001
+
+
+def test_every_variable_is_in_the_readme_configuration_table() -> None:
+    from pathlib import Path
+
+    import azora_otel._settings as module
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    table = readme.split("## Configuration", 1)[1].split("\n\n**Invalid values", 1)[0]
+    names = {
+        value
+        for key, value in vars(module).items()
+        if key.startswith(("PERF_", "AZORA_")) and isinstance(value, str)
+    }
+    assert {n for n in names if f"`{n}`" not in table} == set()
+
+
+def test_span_path_settings_are_in_the_launcher_help() -> None:
+    from azora_otel._launcher import USAGE
+
+    assert "AZORA_SAMPLING_GATE" in USAGE
+    assert "AZORA_SPAN_ENCODER" in USAGE
