@@ -24,11 +24,14 @@ from typing import Any
 from opentelemetry import _logs, propagate, trace
 from opentelemetry import context as otel_context
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
+from opentelemetry.context import Context
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import Getter
+from opentelemetry.trace import SpanContext
+from opentelemetry.trace.propagation import _SPAN_KEY
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from azora_otel._sampling import gate_of, reset_handoff, set_handoff
+from azora_otel._sampling import SamplingGate, gate_of, reset_handoff, set_handoff
 
 _TRACE_HEADERS = frozenset({b"traceparent", b"baggage"})
 """What the default propagators (``tracecontext,baggage``) read; without them a request
@@ -68,6 +71,10 @@ class GatedNativeTelemetry:
     def __init__(self, native: Any) -> None:
         self._native = native
         self.config = native.config
+        self._propagator: object = None
+        self._default_propagation = False
+        self._logs_provider: object = None
+        self._logs_active = False
 
     def enabled(self) -> bool:
         return bool(self._native.enabled())
@@ -75,16 +82,34 @@ class GatedNativeTelemetry:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._native, name)
 
-    def _gate_applies(self, scope: MutableMapping[str, Any]) -> Any:
+    def _gate_applies(self, scope: MutableMapping[str, Any]) -> SamplingGate | None:
         config = self.config
         if scope["type"] != "http" or not config.get("tracing") or config.get("metrics"):
             return None
-        if config.get("logs") and _native_logs_active(config):
-            return None
+        if config.get("logs"):
+            provider = config.get("logger_provider") or _logs.get_logger_provider()
+            if provider is not self._logs_provider:  # FastAPI's rule, once per provider
+                self._logs_active = _native_logs_active(config, provider)
+                self._logs_provider = provider
+            if self._logs_active:
+                return None
         exclude = config.get("exclude")
         if exclude is not None and exclude(scope):
             return None  # FastAPI's own cheap path for excluded requests
         return gate_of(config.get("tracer_provider") or trace.get_tracer_provider())
+
+    def _traced(self, headers: Any) -> tuple[bool, Any]:
+        """Whether the request may carry a propagated context, and the propagator."""
+        propagator = propagate.get_global_textmap()
+        if propagator is not self._propagator:
+            self._default_propagation = _default_propagation(propagator)
+            self._propagator = propagator
+        if not self._default_propagation:
+            return True, propagator
+        for name, _ in headers:
+            if name in _TRACE_HEADERS:
+                return True, propagator
+        return False, propagator
 
     async def __call__(
         self,
@@ -102,16 +127,16 @@ class GatedNativeTelemetry:
             )
             return
         headers = scope.get("headers") or ()
-        propagator = propagate.get_global_textmap()
-        traced = not _default_propagation(propagator) or any(
-            name in _TRACE_HEADERS for name, _ in headers
-        )
+        traced, propagator = self._traced(headers)
         if not traced and gate.roots_always_sampled:
             await self._native(app=app, scope=scope, receive=receive, send=send)
             return
-        parent_context = propagator.extract(list(headers), getter=_GETTER) if traced else None
-        found = trace.get_current_span(parent_context).get_span_context()
-        parent = found if found.is_valid else None
+        # FastAPI's parent context comes from the headers alone, never from the current one.
+        parent_context = propagator.extract(list(headers), getter=_GETTER) if traced else Context()
+        parent: SpanContext | None = None
+        if traced:
+            found = trace.get_current_span(parent_context).get_span_context()
+            parent = found if found.is_valid else None
         if parent is not None:
             trace_id, sampled = parent.trace_id, gate.child_sampled(parent)
         else:
@@ -125,13 +150,13 @@ class GatedNativeTelemetry:
                 if token is not None:
                     reset_handoff(token)
             return
-        span = gate.dropped_span(parent, trace_id)
-        context = trace.set_span_in_context(span, parent_context)
+        # What FastAPI's code leaves current for a dropped span: the extracted context, the
+        # non-recording span; and, as for its excluded requests, no request telemetry.
+        values = {**parent_context, _SPAN_KEY: gate.dropped_span(parent, trace_id)}
         if _REQUEST_TELEMETRY_KEY is not None:
-            # As FastAPI does for excluded requests: nothing inherited from an outer request.
-            context = otel_context.set_value(_REQUEST_TELEMETRY_KEY, None, context)
+            values[_REQUEST_TELEMETRY_KEY] = None
         scope["fastapi.telemetry"] = None  # mounted FastAPI apps: no span of their own
-        token = otel_context.attach(context)
+        token = otel_context.attach(Context(values))
         try:
             await app(scope, receive, send)
         finally:
@@ -139,9 +164,8 @@ class GatedNativeTelemetry:
             scope.pop("fastapi.telemetry", None)
 
 
-def _native_logs_active(config: Any) -> bool:
+def _native_logs_active(config: Any, provider: Any) -> bool:
     """FastAPI's own rule for whether it emits its exception log records."""
-    provider = config.get("logger_provider") or _logs.get_logger_provider()
     deferred = config.get("logger_provider") is None and _unconfigured(provider)
     return not (deferred or isinstance(provider, _logs.NoOpLoggerProvider))
 

@@ -50,6 +50,9 @@ Decide = Callable[[SpanContext | None, int], bool]
 _NEXT_TRACE_ID: ContextVar[list[int] | None] = ContextVar("azora_otel_next_trace_id", default=None)
 _GATE = "_azora_sampling_gate"
 _ID_LIMIT = TraceIdRatioBased.TRACE_ID_LIMIT
+_RANDOM_ID = TraceFlags(TraceFlags.RANDOM_TRACE_ID)
+_NO_FLAGS = TraceFlags(0)
+_getrandbits = random.getrandbits
 
 
 class HandoffIdGenerator(RandomIdGenerator):
@@ -123,7 +126,7 @@ class SamplingGate:
 
     def root_trace_id(self) -> tuple[int, bool]:
         """A new trace id and whether a root span with it is sampled."""
-        trace_id = random.getrandbits(128) or 1
+        trace_id = _getrandbits(128) or 1
         return trace_id, self.decide(None, trace_id)
 
     def child_sampled(self, parent: SpanContext) -> bool:
