@@ -18,11 +18,13 @@ WebSockets, or when the provider has no gate.
 
 from __future__ import annotations
 
+import os
 from collections.abc import MutableMapping
 from typing import Any
 
 from opentelemetry import _logs, propagate, trace
 from opentelemetry import context as otel_context
+from opentelemetry._logs import _internal as _logs_internal
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.context import Context
 from opentelemetry.propagators.composite import CompositePropagator
@@ -55,6 +57,7 @@ class _RawHeaders(Getter[list[tuple[bytes, bytes]]]):
 
 
 _GETTER = _RawHeaders()
+_LOGGER_PROVIDER_FROM_ENV = "OTEL_PYTHON_LOGGER_PROVIDER" in os.environ
 
 
 def _default_propagation(propagator: object) -> bool:
@@ -87,7 +90,7 @@ class GatedNativeTelemetry:
         if scope["type"] != "http" or not config.get("tracing") or config.get("metrics"):
             return None
         if config.get("logs"):
-            provider = config.get("logger_provider") or _logs.get_logger_provider()
+            provider = config.get("logger_provider") or _global_logger_provider()
             if provider is not self._logs_provider:  # FastAPI's rule, once per provider
                 self._logs_active = _native_logs_active(config, provider)
                 self._logs_provider = provider
@@ -162,6 +165,17 @@ class GatedNativeTelemetry:
         finally:
             otel_context.detach(token)
             scope.pop("fastapi.telemetry", None)
+
+
+def _global_logger_provider() -> Any:
+    """``_logs.get_logger_provider()`` without its per-call environment lookup: the
+    global is read directly unless a provider may still come from the environment."""
+    provider = getattr(_logs_internal, "_LOGGER_PROVIDER", None)
+    if provider is not None:
+        return provider
+    if _LOGGER_PROVIDER_FROM_ENV:
+        return _logs.get_logger_provider()
+    return getattr(_logs_internal, "_PROXY_LOGGER_PROVIDER", None) or _logs.get_logger_provider()
 
 
 def _native_logs_active(config: Any, provider: Any) -> bool:

@@ -30,6 +30,7 @@ import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -53,6 +54,28 @@ _ID_LIMIT = TraceIdRatioBased.TRACE_ID_LIMIT
 _RANDOM_ID = TraceFlags(TraceFlags.RANDOM_TRACE_ID)
 _NO_FLAGS = TraceFlags(0)
 _getrandbits = random.getrandbits
+_NO_STATE = SpanContext(1, 1, False).trace_state
+
+
+def _fast_span_context(trace_id: int, span_id: int, flags: TraceFlags, state: Any) -> SpanContext:
+    """``SpanContext(trace_id, span_id, False, flags, state)`` for ids known to be valid
+    (nonzero, in range): the tuple the constructor would build, without its checks."""
+    return tuple.__new__(SpanContext, (trace_id, span_id, False, flags, state, True))
+
+
+def _checked_span_context(
+    trace_id: int, span_id: int, flags: TraceFlags, state: Any
+) -> SpanContext:
+    return SpanContext(trace_id, span_id, False, flags, state)
+
+
+# The shortcut only where it builds exactly what the constructor builds.
+_span_context = (
+    _fast_span_context
+    if _fast_span_context(5, 7, _RANDOM_ID, _NO_STATE) == SpanContext(5, 7, False, _RANDOM_ID)
+    and _fast_span_context(5, 7, _RANDOM_ID, _NO_STATE).is_valid
+    else _checked_span_context
+)
 
 
 class HandoffIdGenerator(RandomIdGenerator):
