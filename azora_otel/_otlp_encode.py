@@ -8,7 +8,8 @@ same GIL as the requests. :func:`encode_spans` writes the same bytes directly:
 - the resource and each instrumentation scope are encoded once, not per batch;
 - an attribute whose key and value were seen before (``http.request.method=GET``,
   ``db.system=sqlite``, the route, the status code) is one dictionary lookup
-  returning its encoded ``KeyValue``;
+  returning its encoded ``KeyValue`` (at most 2,048 of them, about 150 KiB; the
+  per-request URL attributes are never cached);
 - everything else is appended to a list of byte strings joined once per span.
 
 The output is byte for byte what ``encode_spans(spans).SerializePartialToString()``
@@ -54,7 +55,11 @@ _LINK_FLAGS_REMOTE = b"\x35" + _FIXED32(0x300)
 _EMPTY_STATUS = b"\x7a\x00"
 _SPAN_ATTRIBUTE = b"\x4a"  # Span.attributes: the only attributes worth a cache
 
-_MAX_CACHED = 4096
+_MAX_CACHED = 2048
+_UNIQUE_PER_REQUEST = frozenset(
+    {"url.path", "url.query", "url.full", "http.target", "http.url", "db.query.parameter"}
+)
+"""Keys whose values differ from request to request: never cached (no churn, no memory)."""
 _kv_cache: dict[tuple[str, type, Any], bytes] = {}
 _key_cache: dict[str, bytes] = {}
 _scope_cache: dict[int, tuple[Any, bytes]] = {}
@@ -124,7 +129,11 @@ def _attributes(tag: bytes, attributes: Mapping[str, Any] | None) -> list[bytes]
     cache = _kv_cache if tag == _SPAN_ATTRIBUTE else None
     for key, value in attributes.items():
         cls = value.__class__
-        cacheable = cache is not None and (cls is str or cls is int or cls is bool or cls is float)
+        cacheable = (
+            cache is not None
+            and (cls is str or cls is int or cls is bool or cls is float)
+            and key not in _UNIQUE_PER_REQUEST
+        )
         if cacheable:
             hit = cache.get((key, cls, value))  # type: ignore[union-attr]
             if hit is not None:
