@@ -139,11 +139,16 @@ def per_query_us(
 
 def run(rounds: int, queries: int) -> dict[str, Any]:
     sinks = Sinks()
+    saved = dict(os.environ)
     try:
         variants: dict[str, tuple[sa.Connection, Callable[[], None]]] = {}
         for name in VARIANTS:
             engine, conn = make_engine()
             variants[name] = (conn, build(name, engine, sinks.grpc))
+        # The builds set OTEL_* variables for the SDK to read: none may reach what runs
+        # after this part (run.py's later parts start processes from this environment).
+        os.environ.clear()
+        os.environ.update(saved)
         samples: dict[str, dict[str, list[float]]] = {
             s: {v: [] for v in VARIANTS} for s in STATEMENTS
         }
@@ -157,6 +162,8 @@ def run(rounds: int, queries: int) -> dict[str, Any]:
                     )
         received = sinks.stats()
     finally:
+        os.environ.clear()
+        os.environ.update(saved)
         sinks.stop()
     medians = {s: {v: statistics.median(x) for v, x in by.items()} for s, by in samples.items()}
     return {

@@ -4,6 +4,7 @@
     python benchmarks/run.py --quick    # smoke run (``nox -s bench -- --quick``)
     python benchmarks/run.py --only http,db
     python benchmarks/run.py --only profile   # + callgrind stage profile (slow, optional)
+    python benchmarks/run.py --only uvicorn --reuse benchmarks/results.json   # re-run a part
 
 Parts: ``sdk`` (building-block costs), ``http`` (per-request overhead of every variant
 and anchor over bare FastAPI, three routes), ``db`` (per-query overhead),
@@ -145,106 +146,136 @@ def _header(results: dict[str, Any], quick: bool) -> list[str]:
     ]
 
 
+def render(results: dict[str, Any]) -> list[str]:
+    """``results.md`` from the parts present in ``results``, the goals table first."""
+    md = _header(results, results.get("quick", False))
+    rows = goals(results)
+    if rows:
+        md += [
+            "## Goals (ratios from this run)",
+            "",
+            "| goal | measured | |",
+            "|---|---|---|",
+            *(f"| {g} | {m} | {v} |" for g, m, v in rows),
+            "",
+        ]
+    if "sdk" in results:
+        md += ["## Building blocks (µs per call, median)", "", "| what | µs |", "|---|---|"]
+        md += [f"| {k} | {v:.2f} |" for k, v in results["sdk"].items()]
+        md.append("")
+    if "http" in results:
+        md += [
+            "## Per-request CPU overhead over bare FastAPI (µs, median of paired batches)",
+            "",
+            "Routes: trivial async (`async`), sync route running one SQL query (`db`: the "
+            "variants that cover SQLAlchemy trace or count it too), route raising an "
+            "exception (`error`). In brackets: this overhead / stock contrib OTel's, same "
+            "route, same run. Spans received: what the sink decoded from the variant's "
+            "process (last round).",
+            "",
+            bench_http.table(results["http"]),
+            "",
+        ]
+    if "db" in results:
+        db = results["db"]
+        p = db["params"]
+        md += [
+            f"## Per-query CPU overhead (SQLAlchemy {db['sqlalchemy']}, in-memory SQLite, "
+            f"median of {p['rounds']} rounds x {p['queries']} queries)",
+            "",
+            bench_db.table(db),
+            "",
+            f"Spans received by the sink: {db['received_by_sink']}.",
+            "",
+        ]
+    if "scaling" in results:
+        md += [
+            "## Cost as the work grows",
+            "",
+            "Overhead (µs/request over bare, same routes) vs routes declared before the "
+            "measured one, and vs distinct label sets (requests cycling over K routes of a "
+            "1000-route app); then memory and series after 10,000 distinct paths.",
+            "",
+            bench_scaling.tables(results["scaling"]),
+            "",
+        ]
+    if "uvicorn" in results:
+        uv = results["uvicorn"]
+        p = uv["params"]
+        md += [
+            f"## Through uvicorn (one worker, loopback, `{p['load_generator']} "
+            f"-c{p['connections']}` on `{p['path']}`, {p['seconds']:.0f} s x "
+            f"{p['rounds']} rounds)",
+            "",
+            bench_uvicorn.table(uv),
+            "",
+        ]
+    if "profile" in results:
+        md += ["## Instructions per operation by stage (callgrind)", ""]
+        md += ["```", json.dumps(results["profile"], indent=1), "```", ""]
+    if "seconds" in results:
+        md.append(f"Total benchmark time: {results['seconds']:.0f} s.")
+    return md
+
+
+def _run_part(part: str, quick: bool) -> Any:
+    if part == "sdk":
+        return bench_sdk.run(quick)
+    if part == "http":
+        return bench_http.run(quick)
+    if part == "db":
+        rounds, queries = (3, 1000) if quick else (9, 3000)
+        return bench_db.run(rounds, queries)
+    if part == "scaling":
+        return bench_scaling.run(quick)
+    if part == "uvicorn":
+        return bench_uvicorn.run(quick)
+    return _profile(quick)
+
+
+TITLES = {
+    "sdk": "building blocks",
+    "http": "per-request overhead over bare FastAPI (each variant in its process)",
+    "db": "per-query overhead",
+    "scaling": "scaling",
+    "uvicorn": "uvicorn throughput (wrk)",
+    "profile": "callgrind stage profile (slow)",
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", default=",".join(PARTS), help=f"of {PARTS + OPTIONAL}")
     parser.add_argument("--out", default=os.path.join(HERE, "results"))
+    parser.add_argument(
+        "--reuse", help="a results.json whose other parts are kept (re-run some parts only)"
+    )
     args = parser.parse_args()
     parts = args.only.split(",")
     t0 = time.monotonic()
-    results: dict[str, Any] = {
-        "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "quick": args.quick,
-        "machine": machine(),
-        "versions": versions(),
-    }
-    md = _header(results, args.quick)
-    goals_at = len(md)
+    results: dict[str, Any] = {}
+    if args.reuse:
+        with open(args.reuse) as f:
+            results = {k: v for k, v in json.load(f).items() if k not in parts}
+        results["reused"] = sorted(set(results) & set(PARTS + OPTIONAL))
+    results.update(
+        {
+            "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "quick": args.quick,
+            "machine": machine(),
+            "versions": versions(),
+        }
+    )
     try:
-        if "sdk" in parts:
-            print("== building blocks", flush=True)
-            results["sdk"] = bench_sdk.run(args.quick)
-            md += ["## Building blocks (µs per call, median)", "", "| what | µs |", "|---|---|"]
-            md += [f"| {k} | {v:.2f} |" for k, v in results["sdk"].items()]
-            md.append("")
-        if "http" in parts:
-            print(
-                "== per-request overhead over bare FastAPI (each variant in its process)",
-                flush=True,
-            )
-            http = bench_http.run(args.quick)
-            results["http"] = http
-            md += [
-                "## Per-request CPU overhead over bare FastAPI (µs, median of paired batches)",
-                "",
-                "Routes: trivial async (`async`), sync route running one SQL query (`db`: the "
-                "variants that cover SQLAlchemy trace or count it too), route raising an "
-                "exception (`error`). In brackets: this overhead / stock contrib OTel's, same "
-                "route, same run. Spans received: what the sink decoded from the variant's "
-                "process.",
-                "",
-                bench_http.table(http),
-                "",
-            ]
-        if "db" in parts:
-            print("== per-query overhead", flush=True)
-            rounds, queries = (3, 1000) if args.quick else (9, 3000)
-            db = bench_db.run(rounds, queries)
-            results["db"] = db
-            md += [
-                f"## Per-query CPU overhead (SQLAlchemy {db['sqlalchemy']}, in-memory SQLite, "
-                f"median of {rounds} rounds x {queries} queries)",
-                "",
-                bench_db.table(db),
-                "",
-                f"Spans received by the sink: {db['received_by_sink']}.",
-                "",
-            ]
-        if "scaling" in parts:
-            print("== scaling", flush=True)
-            scaling = bench_scaling.run(args.quick)
-            results["scaling"] = scaling
-            md += [
-                "## Cost as the work grows",
-                "",
-                "Overhead (µs/request over bare, same routes) vs routes declared before the "
-                "measured one, and vs distinct label sets (requests cycling over K routes of a "
-                "1000-route app); then memory and series after 10,000 distinct paths.",
-                "",
-                bench_scaling.tables(scaling),
-                "",
-            ]
-        if "uvicorn" in parts:
-            print("== uvicorn throughput (wrk)", flush=True)
-            uv = bench_uvicorn.run(args.quick)
-            results["uvicorn"] = uv
-            p = uv["params"]
-            md += [
-                f"## Through uvicorn (one worker, loopback, `{p['load_generator']} "
-                f"-c{p['connections']}` on `{p['path']}`, {p['seconds']:.0f} s x "
-                f"{p['rounds']} rounds)",
-                "",
-                bench_uvicorn.table(uv),
-                "",
-            ]
-        if "profile" in parts:
-            print("== callgrind stage profile (slow)", flush=True)
-            results["profile"] = _profile(args.quick)
-            md += ["## Instructions per operation by stage (callgrind)", ""]
-            md += ["```", json.dumps(results["profile"], indent=1), "```", ""]
+        for part in (p for p in PARTS + OPTIONAL if p in parts):
+            print(f"== {TITLES[part]}", flush=True)
+            results[part] = _run_part(part, args.quick)
     finally:  # a failing part keeps what the others measured
-        rows = goals(results)
-        if rows:
-            md[goals_at:goals_at] = [
-                "## Goals (ratios from this run)",
-                "",
-                "| goal | measured | |",
-                "|---|---|---|",
-                *(f"| {g} | {m} | {v} |" for g, m, v in rows),
-                "",
-            ]
-        md.append(f"Total benchmark time: {time.monotonic() - t0:.0f} s.")
+        results["seconds"] = (
+            time.monotonic() - t0 + (results.get("seconds", 0.0) if args.reuse else 0.0)
+        )
+        md = render(results)
         with open(args.out + ".md", "w") as f:
             f.write("\n".join(md) + "\n")
         with open(args.out + ".json", "w") as f:
