@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import nox
 
 nox.options.default_venv_backend = "venv"
@@ -87,8 +89,6 @@ def reliability(session: nox.Session) -> None:
 @nox.session(python="3.11", default=False)
 def bench(session: nox.Session) -> None:
     """Overhead benchmarks against the anchors (benchmarks/); pass --quick for a short run."""
-    import shutil
-
     if shutil.which("wrk") is None:  # the uvicorn part's load generator
         session.run("bash", "scripts/install-system-deps.sh", external=True)
     session.install("-e", ".", *nox.project.dependency_groups(PYPROJECT, "bench"))
