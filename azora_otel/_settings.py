@@ -58,8 +58,8 @@ decision to the SDK's ``start_span``."""
 
 AZORA_SPAN_ENCODER = "AZORA_SPAN_ENCODER"
 """How the OTLP span exporters build their requests: ``azora`` (default) writes the
-protobuf bytes directly, with the repeated parts cached (the same bytes, about
-5 times less CPU); ``upstream`` uses the exporters of ``opentelemetry-exporter-otlp``
+protobuf bytes directly, with the repeated parts cached (the same bytes, about a
+seventh of the CPU); ``upstream`` uses the exporters of ``opentelemetry-exporter-otlp``
 exactly as they are."""
 
 OTEL_SDK_DISABLED = "OTEL_SDK_DISABLED"
