@@ -26,6 +26,7 @@ from azora_otel import _state
 from azora_otel._exchange import RouteLabels
 from azora_otel._exposition import ExactNamePrometheusReader
 from azora_otel._http import ASGIApp, ExpositionRoute, MetricsMiddleware, RequestRecorder
+from azora_otel._native_gate import gate_native_telemetry
 from azora_otel._routes import NATIVE_ROUTES, NativeRoutes, RouteTable, app_routes_path
 from azora_otel._telemetry import Telemetry
 
@@ -174,6 +175,8 @@ def install_hooks() -> None:
             ours = _native_config(telemetry, exposition, user.get("exclude"))
             kwargs["telemetry"] = {**ours, **user, "exclude": ours["exclude"]}
         original_init(self, *args, **kwargs)
+        if NATIVE_TELEMETRY and telemetry is not None:
+            gate_native_telemetry(self)
         if not NATIVE_TELEMETRY and telemetry is not None:
             try:
                 _add_contrib_spans(self, telemetry)
@@ -224,6 +227,7 @@ def instrument_app(app: Any, telemetry: Telemetry | None = None) -> None:
         native = getattr(app, "_telemetry", None)
         if NATIVE_TELEMETRY and isinstance(native, dict):
             native.update(_native_config(current, _exposition_route(app), native.get("exclude")))
+            gate_native_telemetry(app)
         elif not NATIVE_TELEMETRY and not getattr(app, "_is_instrumented_by_opentelemetry", False):
             if getattr(app, _OUTER, False):  # the contrib wrapper must go inside ours
                 app.build_middleware_stack = app._azora_inner_build

@@ -43,6 +43,8 @@ configuration (environment; see the README for all of it):
   AZORA_OTHER_METRICS_LIMIT
                         label sets per kept instrument of another meter (default 200)
   AZORA_LOG_FORMAT      text | json | off                    (default text)
+  AZORA_SAMPLING_GATE   sample before building span attributes (default true)
+  AZORA_SPAN_ENCODER    azora | upstream OTLP span encoding  (default azora)
   OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_METRICS_EXPORTER (default prometheus;
   otlp pushes to a collector), OTEL_TRACES_EXPORTER, OTEL_EXPORTER_OTLP_*, OTEL_TRACES_SAMPLER,
   OTEL_PYTHON_DISABLED_INSTRUMENTATIONS keep their OpenTelemetry meaning.

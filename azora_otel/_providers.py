@@ -20,7 +20,9 @@ from azora_otel._exposition import ExactNamePrometheusReader
 from azora_otel._instruments import DEFAULT_VIEWS
 from azora_otel._other_metrics import ContractMeterProvider, OtherMetrics
 from azora_otel._other_metrics import views as other_metrics_views
+from azora_otel._otlp_export import fast_exporter
 from azora_otel._otlp_tls import exporter_options
+from azora_otel._sampling import HandoffIdGenerator
 from azora_otel._settings import Settings
 from azora_otel._version import __version__
 
@@ -140,7 +142,9 @@ def build_tracer_provider(settings: Settings, resource: Resource) -> TracerProvi
     """
     if not settings.tracing_enabled:
         return None
-    provider = TracerProvider(resource=resource)
+    # Random ids like the SDK's; the sampling gate can hand over a trace id it decided on.
+    provider = TracerProvider(resource=resource, id_generator=HandoffIdGenerator())
     for cls in _exporter_classes(settings.traces_exporters, "traces").values():
-        provider.add_span_processor(BatchSpanProcessor(cls(**exporter_options(cls))))
+        exporter = fast_exporter(cls) if settings.span_encoder == "azora" else cls
+        provider.add_span_processor(BatchSpanProcessor(exporter(**exporter_options(cls))))
     return provider

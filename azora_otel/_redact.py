@@ -25,6 +25,8 @@ in with ``OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
@@ -93,10 +95,16 @@ class RedactingSpanProcessor(SpanProcessor):
             attributes = getattr(span, "_attributes", None)
             if type(attributes) is BoundedAttributes:
                 attributes.__class__ = _RedactingAttributes  # later writes
-            if not attributes:
+            # Read the plain dict: the SDK's read-only view costs about 3 µs per span
+            # for the four lookups below, usually all absent (nothing else can see the
+            # span while it starts).
+            values: Mapping[str, AnyValue] | None = (
+                attributes._dict if isinstance(attributes, BoundedAttributes) else span.attributes
+            )
+            if not values:
                 return
             for key in _ALL_URL_ATTRIBUTES:
-                value = attributes.get(key)
+                value = values.get(key)
                 if isinstance(value, str):
                     redacted = _redact_attribute(key, value)
                     if redacted != value:

@@ -59,6 +59,7 @@ from sqlalchemy.engine import Engine
 from azora_otel import _state
 from azora_otel._db import ERROR, SUCCESS
 from azora_otel._db_span import Connection, connection
+from azora_otel._sampling import SamplingGate, gate_of, reset_handoff, set_handoff
 from azora_otel._sql import describe, truncate
 from azora_otel._telemetry import Telemetry
 from azora_otel._version import __version__
@@ -73,7 +74,7 @@ _PENDING = "_azora_query"
 
 _bound: weakref.WeakKeyDictionary[Engine, Telemetry] = weakref.WeakKeyDictionary()
 _connections: weakref.WeakKeyDictionary[Engine, Connection] = weakref.WeakKeyDictionary()
-_tracers: dict[int, tuple[Any, Tracer]] = {}
+_tracers: dict[int, tuple[Any, Tracer, SamplingGate | None]] = {}
 _class_hooks = False
 
 
@@ -98,18 +99,19 @@ class _Pending:
         self.start = perf_counter()
 
 
-def _tracer(telemetry: Telemetry) -> Tracer | None:
+def _tracer(telemetry: Telemetry) -> tuple[Tracer, SamplingGate | None] | None:
+    """The tracer of ``telemetry``'s provider and its sampling gate; ``None`` without spans."""
     provider = telemetry.tracer_provider
     if provider is None:
         return None
     cached = _tracers.get(id(provider))
     if cached is not None and cached[0] is provider:
-        return cached[1]
+        return cached[1], cached[2]
     tracer = provider.get_tracer(TRACER_NAME, __version__)
     if len(_tracers) > 64:
         _tracers.clear()
-    _tracers[id(provider)] = (provider, tracer)
-    return tracer
+    _tracers[id(provider)] = (provider, tracer, gate_of(provider))
+    return tracer, gate_of(provider)
 
 
 def _connection(engine: Engine) -> Connection:
@@ -128,6 +130,33 @@ def _start_span(
     return tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
 
 
+def _sampled_span(  # noqa: PLR0917 - the hot path passes positionally
+    tracer: Tracer,
+    gate: SamplingGate | None,
+    engine: Engine,
+    operation: str,
+    table: str | None,
+    statement: str,
+) -> trace.Span | None:
+    """The statement's span, or ``None`` when the sampler drops it (decided before any
+    attribute is built: an unsampled query costs what metrics-only mode costs)."""
+    if gate is None:
+        return _start_span(tracer, engine, operation, table, statement)
+    parent = trace.get_current_span().get_span_context()
+    if parent.is_valid:
+        if not gate.child_sampled(parent):
+            return None
+        return _start_span(tracer, engine, operation, table, statement)
+    trace_id, sampled = gate.root_trace_id()
+    if not sampled:
+        return None
+    token = set_handoff(trace_id)  # the SDK's sampler decides on the same trace id
+    try:
+        return _start_span(tracer, engine, operation, table, statement)
+    finally:
+        reset_handoff(token)
+
+
 def _before(
     conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: bool
 ) -> None:
@@ -140,11 +169,11 @@ def _before(
             return
         operation, model, table = describe(statement)
         span = None
-        tracer = _tracer(telemetry)
-        if tracer is not None and not context.execution_options.get(
+        traced = _tracer(telemetry)
+        if traced is not None and not context.execution_options.get(
             "skip_user_error_events", False
         ):
-            span = _start_span(tracer, engine, operation, table, statement)
+            span = _sampled_span(*traced, engine, operation, table, statement)
         setattr(context, _PENDING, _Pending(telemetry, operation, model, statement, span))
     except Exception:  # noqa: BLE001 - instrumentation never breaks a query
         _log.debug("azora-otel: before_cursor_execute failed", exc_info=True)

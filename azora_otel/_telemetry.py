@@ -26,6 +26,7 @@ from azora_otel._providers import (
     build_tracer_provider,
 )
 from azora_otel._redact import install_redaction
+from azora_otel._sampling import install_gate
 from azora_otel._settings import Settings
 from azora_otel._version import __version__
 
@@ -74,6 +75,7 @@ class Telemetry:
             prometheus.access = settings.metrics_access
         if tracer_provider is not None:
             install_redaction(tracer_provider)
+            install_gate(tracer_provider, settings.sampling_gate)
         meter = meter_provider.get_meter(METER_NAME, __version__)
         instruments = Instruments.create(meter)
         service = settings.service_name

@@ -38,6 +38,7 @@ from opentelemetry.sdk.trace.sampling import Sampler
 
 from azora_otel import _fastapi, _sqlalchemy, _state
 from azora_otel._exposition import ExactNamePrometheusReader
+from azora_otel._sampling import HandoffIdGenerator
 from azora_otel._settings import Settings
 from azora_otel._telemetry import Telemetry
 
@@ -117,7 +118,7 @@ def capture(
     tracer_provider: TracerProvider | None = None
     if tracing:
         exporter = InMemorySpanExporter()
-        tracer_provider = TracerProvider(sampler=sampler)
+        tracer_provider = TracerProvider(sampler=sampler, id_generator=HandoffIdGenerator())
         tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
     telemetry = Telemetry.build(
         settings,

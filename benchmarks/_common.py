@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import http.server
+import json
 import os
 import platform
-import socket
 import subprocess
 import sys
-import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from typing import Any
-
-from azora_otel.testing import free_port
 
 ROUTES = ("async", "db", "error")
 """Trivial async route, sync route running one SQL query, route raising an exception."""
@@ -48,8 +45,13 @@ def make_engine() -> Any:
     return engine
 
 
-def make_app(telemetry: dict[str, Any] | None = None, n_extra_routes: int = 0) -> Any:
-    """The service under test. ``telemetry`` is passed to ``FastAPI(telemetry=...)``."""
+def make_app(
+    telemetry: dict[str, Any] | None = None,
+    n_extra_routes: int = 0,
+    on_engine: Callable[[Any], None] | None = None,
+) -> Any:
+    """The service under test. ``telemetry`` is passed to ``FastAPI(telemetry=...)``;
+    ``on_engine`` instruments its SQLAlchemy engine."""
     from fastapi import FastAPI
     from sqlalchemy import text
 
@@ -58,6 +60,8 @@ def make_app(telemetry: dict[str, Any] | None = None, n_extra_routes: int = 0) -
         kwargs["telemetry"] = telemetry
     app = FastAPI(**kwargs)
     engine = make_engine()
+    if on_engine is not None:
+        on_engine(engine)
     query = text("SELECT id, name FROM users WHERE id = :id")
 
     # Extra routes first: a request for the routes below walks past all of them,
@@ -147,43 +151,42 @@ async def run_batch(app: Any, path: str, n: int, flush: Callable[[], None] | Non
     return (time.process_time() - t0) / n
 
 
-# --------------------------------------------------------------------------- OTLP sink
+# --------------------------------------------------------------------------- sinks
 
 
-class _SinkHandler(http.server.BaseHTTPRequestHandler):
-    def do_POST(self) -> None:
-        length = int(self.headers.get("content-length") or 0)
-        self.rfile.read(length)
-        self.send_response(200)
-        self.send_header("content-type", "application/x-protobuf")
-        self.send_header("content-length", "0")
-        self.end_headers()
+class Sinks:
+    """The sink process of ``sinks.py``: OTLP/HTTP, OTLP/gRPC, Sentry and Datadog endpoints
+    on 127.0.0.1. Its CPU is its own, never charged to the service under test."""
 
-    def log_message(self, *args: Any) -> None:
-        pass
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)), "sinks.py")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        assert self.proc.stdout is not None
+        ports = json.loads(self.proc.stdout.readline())
+        self.http_port: int = ports["http"]
+        self.grpc_port: int = ports["grpc"]
+        self.http = f"http://127.0.0.1:{self.http_port}"
+        self.grpc = f"http://127.0.0.1:{self.grpc_port}"
 
+    def env(self) -> dict[str, str]:
+        """The variables through which variants find the sinks."""
+        return {"BENCH_OTLP_ENDPOINT": self.http, "BENCH_OTLP_GRPC_ENDPOINT": self.grpc}
 
-def start_sink_process() -> tuple[subprocess.Popen[bytes], str]:
-    """A separate process accepting OTLP/HTTP POSTs with 200 (its CPU is not ours)."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-c", f"import _common; _common.serve_sink({port})"],
-        cwd=os.path.dirname(os.path.abspath(__file__)),
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+    def stats(self) -> dict[str, int]:
+        with urllib.request.urlopen(f"{self.http}/stats", timeout=10) as response:
+            return dict(json.loads(response.read()))
+
+    def stop(self) -> None:
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-        except OSError:
-            time.sleep(0.05)
-    return proc, f"http://127.0.0.1:{port}"
-
-
-def serve_sink(port: int) -> None:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), _SinkHandler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    threading.Event().wait()
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
 # --------------------------------------------------------------------------- environment

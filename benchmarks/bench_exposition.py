@@ -40,7 +40,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import ROUTES, median, start_sink_process
+from _common import ROUTES, Sinks, median
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CASES = {
@@ -86,7 +86,8 @@ def _worker(args: list[str], env: dict[str, str]) -> dict[str, Any]:
 
 def per_request(before: str, quick: bool) -> dict[str, dict[str, float]]:
     rounds, n, batches = (2, 150, 3) if quick else (3, 300, 5)
-    sink, endpoint = start_sink_process()
+    sinks = Sinks()
+    endpoint = sinks.http
     diffs: dict[str, dict[str, list[float]]] = {c: {r: [] for r in ROUTES} for c in CASES}
     try:
         for rnd in range(rounds):
@@ -105,8 +106,7 @@ def per_request(before: str, quick: bool) -> dict[str, dict[str, float]]:
                     flush=True,
                 )
     finally:
-        sink.terminate()
-        sink.wait()
+        sinks.stop()
     return {c: {r: median(diffs[c][r]) for r in ROUTES} for c in CASES}
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import call, median, start_sink_process
+from _common import Sinks, call, median
 from variants import build
 
 ROUTE_COUNTS = (10, 100, 1000)
@@ -108,8 +108,8 @@ def worker_memory(variant: str, distinct: int) -> dict[str, Any]:
     }
 
 
-def _spawn(args: list[str], endpoint: str) -> dict[str, Any]:
-    env = dict(os.environ, BENCH_OTLP_ENDPOINT=endpoint)
+def _spawn(args: list[str], sink_env: dict[str, str]) -> dict[str, Any]:
+    env = {**os.environ, **sink_env}
     proc = subprocess.run(
         [sys.executable, os.path.abspath(__file__), *args],
         env=env,
@@ -126,7 +126,7 @@ def _spawn(args: list[str], endpoint: str) -> dict[str, Any]:
 def run(quick: bool = False) -> dict[str, Any]:
     n, batches, rounds = (100, 3, 1) if quick else (200, 5, 2)
     distinct = 10_000
-    sink, endpoint = start_sink_process()
+    sinks = Sinks()
     t0 = time.monotonic()
     routes: dict[str, dict[str, list[float]]] = {}
     memory: dict[str, Any] = {}
@@ -136,7 +136,7 @@ def run(quick: bool = False) -> dict[str, Any]:
                 for variant in SCALING_VARIANTS:
                     res = _spawn(
                         ["--routes-worker", variant, str(n_routes), str(n), str(batches)],
-                        endpoint,
+                        sinks.env(),
                     )
                     for case, values in res.items():
                         key = case if case.startswith("labels") else f"{case}_{n_routes}"
@@ -147,7 +147,7 @@ def run(quick: bool = False) -> dict[str, Any]:
                         flush=True,
                     )
         for variant in MEMORY_VARIANTS:
-            memory[variant] = _spawn(["--memory-worker", variant, str(distinct)], endpoint)
+            memory[variant] = _spawn(["--memory-worker", variant, str(distinct)], sinks.env())
             m = memory[variant]
             print(
                 f"  [memory] {variant:14s} growth {m['growth_kib']:8.1f} KiB over "
@@ -156,8 +156,7 @@ def run(quick: bool = False) -> dict[str, Any]:
                 flush=True,
             )
     finally:
-        sink.terminate()
-        sink.wait()
+        sinks.stop()
     return {
         "overhead_us": {v: {k: median(x) for k, x in cases.items()} for v, cases in routes.items()},
         "memory": memory,

@@ -1,21 +1,23 @@
-"""Throughput through a real server: uvicorn (one worker, loopback) per variant.
+"""Throughput through a real server: uvicorn (one worker, loopback) per variant, driven by
+``wrk`` (Debian's package; ``scripts/install-system-deps.sh`` installs it).
 
-A small asyncio load generator (raw HTTP/1.1 keep-alive, ``--connections``
-concurrent connections) drives ``GET /items/42`` for a fixed time after a
-warm-up. Reported: requests/s, and the server process's CPU per request read
-from ``/proc/<pid>/stat`` (robust on a shared machine: the client's own CPU and
-other people's jobs do not count). Variants are interleaved across rounds.
+For each variant: start uvicorn serving ``_server_app:app`` (``BENCH_VARIANT`` picks
+the instrumentation), warm it up, then ``wrk -t1 -c16`` on ``GET /items/42`` for a
+fixed time. Reported: requests/s (wrk's count), and the server process's CPU per
+request read from ``/proc/<pid>/stat`` (the client's and the sink's CPU do not
+count). Variants are interleaved across rounds; medians are reported.
 
-    python benchmarks/bench_uvicorn.py [--quick] [--json out.json]
+    python benchmarks/bench_uvicorn.py [--quick] [--variants a,b] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import random
+import re
+import shutil
 import subprocess
 import sys
 import time
@@ -23,9 +25,21 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import free_port, median, start_sink_process
+from _common import Sinks, free_port, median
+from variants import LABELS
 
-VARIANTS = ("bare", "azora_metrics", "azora_full", "contrib", "native_full", "pfi")
+VARIANTS = (
+    "bare",
+    "azora_metrics",
+    "azora_full",
+    "azora_ratio",
+    "contrib",
+    "logfire",
+    "sentry",
+    "ddtrace",
+    "pfi",
+)
+PATH = "/items/42"
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
@@ -35,31 +49,34 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICKS  # utime + stime
 
 
-async def _connection(port: int, path: str, stop: float, counts: list[int]) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    request = f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode()
-    done = 0
-    try:
-        while time.monotonic() < stop:
-            writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":", 1)[1])
-            if length:
-                await reader.readexactly(length)
-            done += 1
-    finally:
-        counts.append(done)
-        writer.close()
+def _wrk() -> str:
+    found = shutil.which("wrk")
+    if found is None:
+        raise RuntimeError(
+            "wrk is not installed: run scripts/install-system-deps.sh (or apt-get install -y wrk)"
+        )
+    return found
 
 
-async def _load(port: int, path: str, seconds: float, connections: int) -> int:
-    counts: list[int] = []
-    stop = time.monotonic() + seconds
-    await asyncio.gather(*(_connection(port, path, stop, counts) for _ in range(connections)))
-    return sum(counts)
+def _load(port: int, seconds: float, connections: int) -> int:
+    """Requests completed by wrk in ``seconds`` (non-2xx answers would be reported)."""
+    proc = subprocess.run(
+        [
+            _wrk(),
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds:g}s",
+            f"http://127.0.0.1:{port}{PATH}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=True,
+    )
+    done = re.search(r"(\d+) requests in", proc.stdout)
+    if done is None or "Non-2xx" in proc.stdout or "Socket errors" in proc.stdout:
+        raise RuntimeError(f"wrk reported a problem:\n{proc.stdout}")
+    return int(done.group(1))
 
 
 def _wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
@@ -77,9 +94,8 @@ def _wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -
     raise RuntimeError("uvicorn did not start")
 
 
-def measure(variant: str, endpoint: str, seconds: float, connections: int) -> dict[str, float]:
+def measure(variant: str, env: dict[str, str], seconds: float, connections: int) -> Any:
     port = free_port()
-    env = dict(os.environ, BENCH_VARIANT=variant, BENCH_OTLP_ENDPOINT=endpoint)
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -95,14 +111,16 @@ def measure(variant: str, endpoint: str, seconds: float, connections: int) -> di
             "warning",
         ],
         cwd=os.path.dirname(os.path.abspath(__file__)),
-        env=env,
+        env={**os.environ, **env, "BENCH_VARIANT": variant},
     )
     try:
         _wait_ready(port, proc)
-        asyncio.run(_load(port, "/items/42", 1.0, connections))  # warm-up
-        cpu0, t0 = _cpu_seconds(proc.pid), time.monotonic()
-        n = asyncio.run(_load(port, "/items/42", seconds, connections))
-        cpu1, t1 = _cpu_seconds(proc.pid), time.monotonic()
+        _load(port, 1.0, connections)  # warm-up: imports, caches, exporter connections
+        cpu0 = _cpu_seconds(proc.pid)
+        t0 = time.monotonic()
+        n = _load(port, seconds, connections)
+        elapsed = time.monotonic() - t0
+        cpu = _cpu_seconds(proc.pid) - cpu0
     finally:
         proc.terminate()
         try:
@@ -110,12 +128,14 @@ def measure(variant: str, endpoint: str, seconds: float, connections: int) -> di
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-    return {"rps": n / (t1 - t0), "cpu_us": (cpu1 - cpu0) / n * 1e6, "requests": n}
+    # wrk runs for `seconds`; the CPU window also spans its start-up and the last replies.
+    return {"rps": n / seconds, "cpu_us": cpu / n * 1e6, "requests": n, "wall_s": elapsed}
 
 
 def run(quick: bool = False, variants: tuple[str, ...] = VARIANTS) -> dict[str, Any]:
-    rounds, seconds, connections = (1, 3.0, 16) if quick else (3, 5.0, 16)
-    sink, endpoint = start_sink_process()
+    rounds, seconds, connections = (1, 3.0, 16) if quick else (3, 8.0, 16)
+    _wrk()
+    sinks = Sinks()
     rps: dict[str, list[float]] = {v: [] for v in variants}
     cpu: dict[str, list[float]] = {v: [] for v in variants}
     t0 = time.monotonic()
@@ -124,7 +144,7 @@ def run(quick: bool = False, variants: tuple[str, ...] = VARIANTS) -> dict[str, 
             order = list(variants)
             random.Random(100 + rnd).shuffle(order)
             for v in order:
-                m = measure(v, endpoint, seconds, connections)
+                m = measure(v, sinks.env(), seconds, connections)
                 rps[v].append(m["rps"])
                 cpu[v].append(m["cpu_us"])
                 print(
@@ -132,13 +152,20 @@ def run(quick: bool = False, variants: tuple[str, ...] = VARIANTS) -> dict[str, 
                     f"{m['cpu_us']:6.0f} µs server CPU/request  ({time.monotonic() - t0:.0f}s)",
                     flush=True,
                 )
+        received = sinks.stats()
     finally:
-        sink.terminate()
-        sink.wait()
+        sinks.stop()
     return {
         "rps": {v: median(x) for v, x in rps.items()},
         "cpu_us": {v: median(x) for v, x in cpu.items()},
-        "params": {"rounds": rounds, "seconds": seconds, "connections": connections},
+        "params": {
+            "rounds": rounds,
+            "seconds": seconds,
+            "connections": connections,
+            "load_generator": "wrk -t1",
+            "path": PATH,
+        },
+        "received_by_sink": received,
     }
 
 
@@ -152,7 +179,7 @@ def table(result: dict[str, Any]) -> str:
     for v in rps:
         rel = f"{rps[v] / base_rps:.2f}" if base_rps else "-"
         over = f"+{cpu[v] - base_cpu:.0f}" if base_cpu and v != "bare" else "-"
-        lines.append(f"| {v} | {rps[v]:.0f} | {rel} | {cpu[v]:.0f} | {over} |")
+        lines.append(f"| {LABELS[v]} | {rps[v]:.0f} | {rel} | {cpu[v]:.0f} | {over} |")
     return "\n".join(lines)
 
 

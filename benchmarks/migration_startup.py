@@ -25,13 +25,14 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+from azora_otel.testing import free_port
 
 PREFECT = "prefect==3.9.1"
 REPO = Path(__file__).resolve().parent.parent
@@ -50,14 +51,8 @@ def _setup(venv: Path, distro: Path) -> None:
     subprocess.run([str(python), "-m", "pip", "install", "-q", str(distro)], check=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _scrape_after_startup(venv: Path, home: Path, timeout_s: float) -> tuple[str, float]:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",

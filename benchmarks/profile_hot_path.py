@@ -24,7 +24,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import PATHS, call, start_sink_process
+from _common import PATHS, Sinks, call
 from variants import build
 
 
@@ -40,8 +40,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=20_000)
     parser.add_argument("--pyinstrument")
     args = parser.parse_args()
-    sink, endpoint = start_sink_process()
-    os.environ["BENCH_OTLP_ENDPOINT"] = endpoint
+    sink = Sinks()
+    os.environ.update(sink.env())
     try:
         app, flush, _ = build(args.variant)
         loop = asyncio.new_event_loop()
@@ -64,8 +64,7 @@ def main() -> None:
         cpu = time.process_time() - t0
         print(f"{args.variant} {args.route}: {cpu / args.n * 1e6:.1f} µs CPU/request")
     finally:
-        sink.terminate()
-        sink.wait()
+        sink.stop()
 
 
 if __name__ == "__main__":

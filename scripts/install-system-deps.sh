@@ -4,6 +4,7 @@
 #   prometheus               /usr/bin/prometheus, /usr/bin/promtool
 #   prometheus-alertmanager  /usr/bin/prometheus-alertmanager, /usr/bin/amtool
 #   postgresql               /usr/lib/postgresql/<major>/bin (initdb, postgres, pg_ctl)
+#   wrk                      /usr/bin/wrk, the load generator of `nox -s bench`
 #
 # Idempotent: packages already installed are left alone, and `apt-get update`
 # runs (once) only when something is missing. The packages' own daemons are NOT
@@ -16,7 +17,7 @@
 # old for the Collector, so Go comes from https://go.dev/dl/ or the CI image.
 set -euo pipefail
 
-PACKAGES=(prometheus prometheus-alertmanager postgresql)
+PACKAGES=(prometheus prometheus-alertmanager postgresql wrk)
 log() { printf '[install-system-deps] %s\n' "$*"; }
 die() { printf '[install-system-deps] ERROR: %s\n' "$*" >&2; exit 1; }
 

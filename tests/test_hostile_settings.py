@@ -67,6 +67,8 @@ BAD: dict[str, tuple[str, list[str]]] = {
         "fastapi_operation_spans",
         ["maybe", "", "2", "-1", "yes please", "enabled"],
     ),
+    "AZORA_SAMPLING_GATE": ("sampling_gate", ["sometimes", "", "2", "off please", HUGE]),
+    "AZORA_SPAN_ENCODER": ("span_encoder", ["fast", "", "AZORA,upstream", "\x00", HUGE]),
     "OTEL_SDK_DISABLED": ("sdk_disabled", ["perhaps", "", "2", "disabled", HUGE]),
     "OTEL_METRICS_EXPORTER": (
         "metrics_exporters",

@@ -20,6 +20,8 @@ def test_defaults_match_the_specification() -> None:
     assert settings.traces_exporters == ()
     assert settings.log_format == "text"
     assert settings.error_rate_window_s == 60
+    assert settings.sampling_gate is True
+    assert settings.span_encoder == "azora"
     assert settings.problems == ()
 
 
@@ -41,6 +43,8 @@ def test_defaults_match_the_specification() -> None:
         ({"AZORA_LOG_FORMAT": "JSON"}, "log_format", "json"),
         ({"AZORA_FASTAPI_OPERATION_SPANS": "true"}, "fastapi_operation_spans", True),
         ({"OTEL_SDK_DISABLED": "true"}, "sdk_disabled", True),
+        ({"AZORA_SAMPLING_GATE": "false"}, "sampling_gate", False),
+        ({"AZORA_SPAN_ENCODER": "Upstream"}, "span_encoder", "upstream"),
         ({"OTEL_SERVICE_NAME": "orders"}, "service_name", "orders"),
         ({"OTEL_RESOURCE_ATTRIBUTES": "a=b,service.name=billing"}, "service_name", "billing"),
         (
@@ -105,6 +109,8 @@ BAD_VALUES = [
     ("AZORA_LOG_FORMAT", "xml", "log_format", "one of text, json, off"),
     ("AZORA_FASTAPI_OPERATION_SPANS", "maybe", "fastapi_operation_spans", "true or false"),
     ("OTEL_SDK_DISABLED", "perhaps", "sdk_disabled", "true or false"),
+    ("AZORA_SAMPLING_GATE", "sometimes", "sampling_gate", "true or false"),
+    ("AZORA_SPAN_ENCODER", "fast", "span_encoder", "one of azora, upstream"),
     ("OTEL_METRICS_EXPORTER", " , ", "metrics_exporters", "comma-separated list"),
 ]
 
@@ -140,3 +146,25 @@ def test_several_bad_values_are_all_reported() -> None:
     assert len(settings.problems) == 2
     assert settings.api_latency_ms == 100
     assert settings.error_rate == 0.001
+
+
+def test_every_variable_is_in_the_readme_configuration_table() -> None:
+    from pathlib import Path
+
+    import azora_otel._settings as module
+
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    table = readme.split("## Configuration", 1)[1].split("\n\n**Invalid values", 1)[0]
+    names = {
+        value
+        for key, value in vars(module).items()
+        if key.startswith(("PERF_", "AZORA_")) and isinstance(value, str)
+    }
+    assert {n for n in names if f"`{n}`" not in table} == set()
+
+
+def test_span_path_settings_are_in_the_launcher_help() -> None:
+    from azora_otel._launcher import USAGE
+
+    assert "AZORA_SAMPLING_GATE" in USAGE
+    assert "AZORA_SPAN_ENCODER" in USAGE
