@@ -17,7 +17,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import azora_otel._settings as settings_module
 from azora_otel import Settings
 from azora_otel._exchange import OTHER_METHOD, STANDARD_METHODS, normalize_method
 from azora_otel._providers import build_metric_readers
@@ -31,6 +30,7 @@ from azora_otel._sql import (
     parse,
 )
 from azora_otel._telemetry import Telemetry
+from azora_otel._variables import VARIABLES
 
 DEFAULTS = Settings()
 HUGE = "9" * 400  # parses as a float of 1e400 = inf, or an int far out of range
@@ -79,6 +79,9 @@ BAD: dict[str, tuple[str, list[str]]] = {
         "metric_export_interval_ms",
         ["abc", "0", "-1000", "", "nan", "inf", HUGE, "1e12", "10s"],
     ),
+    "AZORA_OTHER_METRICS": ("other_metrics", ["", " , ", ",,"]),
+    "AZORA_OTHER_METRICS_LIMIT": ("other_metrics", ["0", "many", "20000", "", HUGE, "1.5"]),
+    "OTEL_RESOURCE_ATTRIBUTES": ("service_name", ["novalue", "=x", " , "]),
 }  # fmt: skip
 
 CASES = [(name, raw) for name, (_, values) in BAD.items() for raw in values]
@@ -96,21 +99,22 @@ def test_every_bad_value_is_reported_by_name_and_value_and_defaulted(name: str, 
 
 
 def test_the_table_covers_every_variable_with_a_value_to_validate() -> None:
-    read = {
-        value
-        for key, value in vars(settings_module).items()
-        if key.isupper() and key.startswith(("PERF_", "AZORA_", "OTEL_")) and isinstance(value, str)
-    }
-    # Free-form values: any string is a valid name, host, list or URL.
+    # Free-form values: any text is a valid name, host, list or URL.
     free_form = {
         "AZORA_METRICS_HOST",
         "OTEL_SERVICE_NAME",
         "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS",
         "OTEL_EXPORTER_OTLP_ENDPOINT",
         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
     }
-    assert read - free_form == set(BAD)
+    # Checked where they are used: an unusable one locks the exposition instead of
+    # falling back (tests/test_exposition_access.py).
+    protection = {
+        "AZORA_METRICS_TOKEN",
+        "AZORA_METRICS_TOKEN_FILE",
+        "AZORA_METRICS_ALLOWED_NETWORKS",
+    }
+    assert {row.name for row in VARIABLES} - free_form - protection == set(BAD)
 
 
 def test_all_bad_at_once_every_one_reported_and_the_distro_still_builds() -> None:

@@ -1,0 +1,294 @@
+"""How one environment variable is read: its row, the kinds of value, the message for a bad one.
+
+Every variable the distro reads is one :class:`Variable` of the table in
+:mod:`azora_otel._variables`. A row's :class:`Kind` turns the variable's text into a
+value (:meth:`Kind.parse`) and says whether a value built in code is one the text
+could have given (:meth:`Kind.valid`): one rule and one ``expected`` phrase per kind,
+so a bad environment and a bad ``Settings(...)`` are described alike.
+
+Policy for bad text: **warn and use the default.** :meth:`Variable.read` reports
+``invalid NAME='value': expected ...; using the default (...)`` and returns the
+row's default; a kind that can keep the good part of a list (exporters, resource
+attributes) says ``...; ignoring it`` instead.
+
+Empty values: a row with ``blank_is_unset`` takes a value that is empty or only
+whitespace as unset; the others parse it (and most reject it).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib.metadata import entry_points
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+
+
+_NOTHING = object()
+
+
+class Invalid(ValueError):
+    """A text a kind cannot take: ``reason`` says why (``expected ...`` by default).
+
+    ``kept`` (when given) is the usable part of a list, used instead of the default.
+    """
+
+    def __init__(self, reason: str, *, kept: object = _NOTHING) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.kept = kept
+
+    @property
+    def keeps(self) -> bool:
+        return self.kept is not _NOTHING
+
+
+class Kind(Generic[T_co]):
+    """What a variable holds. Subclasses set ``expected`` and implement both checks."""
+
+    expected = "a value"
+
+    def parse(self, text: str) -> T_co:
+        """The value of ``text`` (the variable as given, not blank); raises :class:`Invalid`."""
+        raise NotImplementedError
+
+    def valid(self, value: object) -> bool:
+        """Whether ``value`` (a ``Settings`` field built in code) is one ``parse`` could give."""
+        raise NotImplementedError
+
+    def show(self, value: object) -> str:
+        """``value`` as messages, ``--help`` and the README write it."""
+        return str(value)
+
+    def invalid(self) -> Invalid:
+        return Invalid(f"expected {self.expected}")
+
+
+@dataclass(frozen=True)
+class Number(Kind[float]):
+    """A finite decimal number above ``low`` (or from ``low`` when ``low_included``) up to
+    ``high``."""
+
+    expected: str = "a positive number"
+    low: float = 0.0
+    high: float = math.inf
+    low_included: bool = False
+
+    def parse(self, text: str) -> float:
+        try:
+            value = float(text.strip())
+        except ValueError:
+            raise self.invalid() from None
+        if not self.valid(value):
+            raise self.invalid()
+        return value
+
+    def valid(self, value: object) -> bool:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        above = value >= self.low if self.low_included else value > self.low
+        return math.isfinite(value) and above and value <= self.high
+
+    def show(self, value: object) -> str:
+        return f"{value:g}" if isinstance(value, int | float) else str(value)
+
+
+@dataclass(frozen=True)
+class Integer(Kind[int]):
+    """A whole number from ``low`` to ``high``."""
+
+    low: int
+    high: int
+
+    @property
+    def expected(self) -> str:  # type: ignore[override]
+        return f"a whole number from {self.low} to {self.high}"
+
+    def parse(self, text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise self.invalid() from None
+        if not self.valid(value):
+            raise self.invalid()
+        return value
+
+    def valid(self, value: object) -> bool:
+        return (
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and (self.low <= value <= self.high)
+        )
+
+
+class Boolean(Kind[bool]):
+    expected = "true or false"
+
+    def parse(self, text: str) -> bool:
+        word = text.strip().lower()
+        if word in _TRUE:
+            return True
+        if word in _FALSE:
+            return False
+        raise self.invalid()
+
+    def valid(self, value: object) -> bool:
+        return isinstance(value, bool)
+
+    def show(self, value: object) -> str:
+        return str(value).lower()
+
+
+@dataclass(frozen=True)
+class Choice(Kind[str]):
+    """One word of ``options``, in any case."""
+
+    options: tuple[str, ...]
+
+    @property
+    def expected(self) -> str:  # type: ignore[override]
+        return "one of " + ", ".join(self.options)
+
+    def parse(self, text: str) -> str:
+        word = text.strip().lower()
+        if word not in self.options:
+            raise self.invalid()
+        return word
+
+    def valid(self, value: object) -> bool:
+        return value in self.options
+
+
+class Text(Kind[str]):
+    """Any text; surrounding whitespace is dropped."""
+
+    expected = "a non-empty text"
+
+    def parse(self, text: str) -> str:
+        return text.strip()
+
+    def valid(self, value: object) -> bool:
+        return isinstance(value, str) and value.strip() == value and value != ""
+
+
+class Raw(Kind[str]):
+    """The text exactly as given (whitespace and all): checked where it is used."""
+
+    expected = "a text"
+
+    def parse(self, text: str) -> str:
+        return text
+
+    def valid(self, value: object) -> bool:
+        return isinstance(value, str)
+
+
+@dataclass(frozen=True)
+class Names(Kind[frozenset[str]]):
+    """A comma-separated set of names (empty items skipped), lower-cased when ``lower``."""
+
+    lower: bool = False
+    expected: str = "a comma-separated list of names"
+
+    def parse(self, text: str) -> frozenset[str]:
+        parts = (part.strip() for part in text.split(","))
+        return frozenset(p.lower() if self.lower else p for p in parts if p)
+
+    def valid(self, value: object) -> bool:
+        return isinstance(value, frozenset) and all(
+            isinstance(v, str) and v and v == v.strip() for v in value
+        )
+
+    def show(self, value: object) -> str:
+        return ",".join(sorted(value)) if isinstance(value, frozenset) and value else "none"
+
+
+@cache
+def entry_point_names(group: str) -> frozenset[str]:
+    """The names installed packages register under entry-point ``group`` (read once)."""
+    return frozenset(e.name for e in entry_points(group=group))
+
+
+@dataclass(frozen=True)
+class EntryPoint(Kind[str]):
+    """The name of an entry point some installed package registers under ``group``."""
+
+    group: str
+    what: str
+
+    @property
+    def expected(self) -> str:  # type: ignore[override]
+        return f"the name of an installed {self.what}"
+
+    def parse(self, text: str) -> str:
+        name = text.strip()
+        if name not in entry_point_names(self.group):
+            known = ", ".join(sorted(entry_point_names(self.group))) or "none installed"
+            raise Invalid(f"no installed {self.what} is called {name!r} (known: {known})")
+        return name
+
+    def valid(self, value: object) -> bool:
+        return isinstance(value, str) and value in entry_point_names(self.group)
+
+
+@dataclass(frozen=True)
+class Variable(Generic[T]):
+    """One row of the table: an environment variable and what it means."""
+
+    name: str
+    fields: tuple[str, ...]
+    """The ``Settings`` fields it feeds (more than one, or shared with other rows, only
+    where ``azora_otel._settings`` combines them)."""
+    kind: Kind[T]
+    default: T
+    """The value when the variable is unset, blank or invalid."""
+    doc: str
+    """One line: the README's "meaning" column and the launcher's ``--help``."""
+    default_doc: str | None = None
+    """How the README and ``--help`` write the default, when not ``kind.show(default)``."""
+    blank_is_unset: bool = False
+    secret: bool = False
+    """Never echoed: ``check-config`` says only whether it is set."""
+
+    def read(self, environ: Mapping[str, str], problems: list[str]) -> T:
+        """The variable's value in ``environ``; each bad value adds one message to ``problems``."""
+        raw = environ.get(self.name)
+        if raw is None or (self.blank_is_unset and not raw.strip()):
+            return self.default
+        try:
+            return self.kind.parse(raw)
+        except Invalid as invalid:
+            problems.append(self.problem(raw, invalid))
+            return invalid.kept if invalid.keeps else self.default  # type: ignore[return-value]
+
+    def problem(self, raw: str, invalid: Invalid) -> str:
+        fallback = "ignoring it" if invalid.keeps else f"using the default ({self.shown_default})"
+        shown = "<hidden>" if self.secret else repr(raw)
+        return f"invalid {self.name}={shown}: {invalid.reason}; {fallback}"
+
+    @property
+    def shown_default(self) -> str:
+        """The default as plain text (messages, ``--help``, ``check-config``)."""
+        if self.default_doc is not None:
+            return self.default_doc.replace("`", "")
+        return "unset" if self.unset_by_default else self.kind.show(self.default)
+
+    @property
+    def unset_by_default(self) -> bool:
+        """Whether the default is "nothing" (``None``, an empty list or set) and no rule
+        (``default_doc``) says otherwise."""
+        return self.default_doc is None and (
+            self.default is None or self.default in ((), frozenset(), "")
+        )
+
+
+def field_problem(field: str, value: object, expected: str) -> str:
+    """The message of a ``Settings`` field built in code with a value no variable could give."""
+    return f"invalid Settings.{field}={value!r}: expected {expected}"
