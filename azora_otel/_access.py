@@ -75,6 +75,28 @@ class MetricsAccess:
     networks: tuple[Network, ...] = ()
     locked: bool = False
 
+    def __post_init__(self) -> None:
+        """Built in code, a bad value is a programmer's error (the token is never shown)."""
+        token = self.token
+        if token is not None and not (
+            isinstance(token, bytes) and token and set(token) <= _TOKEN_CHARS
+        ):
+            raise ValueError(
+                "invalid MetricsAccess.token: expected None or non-empty bytes of visible "
+                "ASCII (what an Authorization header carries)"
+            )
+        if not isinstance(self.networks, tuple) or not all(
+            isinstance(n, ipaddress.IPv4Network | ipaddress.IPv6Network) for n in self.networks
+        ):
+            raise ValueError(
+                f"invalid MetricsAccess.networks={self.networks!r}: expected a tuple of "
+                "ipaddress networks"
+            )
+        if not isinstance(self.locked, bool):
+            raise ValueError(  # noqa: TRY004 - one exception type for every bad field
+                f"invalid MetricsAccess.locked={self.locked!r}: expected a bool"
+            )
+
     def __repr__(self) -> str:
         networks = ",".join(str(n) for n in self.networks) or "any"
         return f"MetricsAccess(protection={self.protection!r}, networks={networks!r})"

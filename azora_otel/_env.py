@@ -67,6 +67,11 @@ class Kind(Generic[T_co]):
         """``value`` as messages, ``--help`` and the README write it."""
         return str(value)
 
+    @property
+    def expected_in_code(self) -> str:
+        """``expected`` for a value built in code, where it differs from the text's."""
+        return self.expected
+
     def invalid(self) -> Invalid:
         return Invalid(f"expected {self.expected}")
 
@@ -130,6 +135,7 @@ class Integer(Kind[int]):
 
 class Boolean(Kind[bool]):
     expected = "true or false"
+    expected_in_code = "True or False"
 
     def parse(self, text: str) -> bool:
         word = text.strip().lower()
@@ -196,6 +202,7 @@ class Names(Kind[frozenset[str]]):
 
     lower: bool = False
     expected: str = "a comma-separated list of names"
+    expected_in_code: str = "a frozenset of names"
 
     def parse(self, text: str) -> frozenset[str]:
         parts = (part.strip() for part in text.split(","))
@@ -236,6 +243,23 @@ class EntryPoint(Kind[str]):
 
     def valid(self, value: object) -> bool:
         return isinstance(value, str) and value in entry_point_names(self.group)
+
+
+@dataclass(frozen=True)
+class Maybe(Kind[T_co | None]):
+    """``kind``'s values, or ``None`` (a field whose variable is unset by default)."""
+
+    kind: Kind[T_co]
+
+    @property
+    def expected(self) -> str:  # type: ignore[override]
+        return f"{self.kind.expected_in_code}, or None"
+
+    def parse(self, text: str) -> T_co | None:
+        return self.kind.parse(text)
+
+    def valid(self, value: object) -> bool:
+        return value is None or self.kind.valid(value)
 
 
 @dataclass(frozen=True)
@@ -289,6 +313,13 @@ class Variable(Generic[T]):
         )
 
 
-def field_problem(field: str, value: object, expected: str) -> str:
-    """The message of a ``Settings`` field built in code with a value no variable could give."""
-    return f"invalid Settings.{field}={value!r}: expected {expected}"
+def check_fields(owner: object, kinds: Mapping[str, Kind[object]]) -> None:
+    """Raise ``ValueError`` for the first field of ``owner`` (a dataclass built in code)
+    whose value its kind could not have given: a programmer's error, named like a bad
+    variable (``invalid Settings.error_rate_window_s=0: expected ...``)."""
+    for name, kind in kinds.items():
+        value = getattr(owner, name)
+        if not kind.valid(value):
+            raise ValueError(
+                f"invalid {type(owner).__name__}.{name}={value!r}: expected {kind.expected_in_code}"
+            )

@@ -18,6 +18,7 @@ class MetricsPath(Kind[str | None]):
     """An absolute URL path (no query, fragment or whitespace), or ``off`` (``None``)."""
 
     expected = "an absolute path such as /metrics, or off"
+    expected_in_code = "an absolute path such as '/metrics', or None"
 
     def parse(self, text: str) -> str | None:
         value = text.strip()
@@ -55,6 +56,10 @@ class Exporters(Kind[tuple[str, ...]]):
     @property
     def expected(self) -> str:  # type: ignore[override]
         return f"a comma-separated list such as {self.example}"
+
+    @property
+    def expected_in_code(self) -> str:
+        return "a tuple of installed exporter names, each once, such as ('otlp',)"
 
     def known(self) -> frozenset[str]:
         return entry_point_names(f"opentelemetry_{self.signal}_exporter") | {"otlp"}
@@ -97,6 +102,7 @@ class ResourceAttributes(Kind[Pairs]):
     """
 
     expected = "comma-separated key=value pairs"
+    expected_in_code = "a tuple of (key, value) pairs of text"
 
     def parse(self, text: str) -> Pairs:
         pairs: dict[str, str] = {}
@@ -136,6 +142,7 @@ class Detectors(Kind[tuple[str, ...]]):
     """Names of installed resource detectors (``*``: every one), in merge order."""
 
     expected = "a comma-separated list of resource detector names"
+    expected_in_code = "a tuple of installed resource detector names"
     group = "opentelemetry_resource_detector"
 
     def known(self) -> frozenset[str]:

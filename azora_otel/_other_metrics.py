@@ -42,6 +42,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.view import DropAggregation, View
 from opentelemetry.util.types import Attributes
 
+from azora_otel._env import check_fields
 from azora_otel._instruments import CONTRACT_NAMES, METER_NAME
 from azora_otel._variables import AZORA_OTHER_METRICS, AZORA_OTHER_METRICS_LIMIT
 
@@ -56,6 +57,11 @@ class OtherMetrics:
     rule: str = AZORA_OTHER_METRICS.default
     """``drop``, ``keep``, or the kept meter names, comma-separated."""
     limit: int = AZORA_OTHER_METRICS_LIMIT.default
+
+    def __post_init__(self) -> None:
+        check_fields(
+            self, {"rule": AZORA_OTHER_METRICS.kind, "limit": AZORA_OTHER_METRICS_LIMIT.kind}
+        )
 
     def keeps(self, meter_name: str) -> bool:
         if meter_name == METER_NAME or self.rule == "keep":

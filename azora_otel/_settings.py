@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 from azora_otel._access import OPEN, MetricsAccess, access_from
-from azora_otel._env import Variable
+from azora_otel._env import Kind, Maybe, Text, Variable, check_fields
+from azora_otel._kinds import InstanceOf, MetricsPath
 from azora_otel._other_metrics import OtherMetrics
 from azora_otel._variables import (
     AZORA_ERROR_RATE_WINDOW_S,
@@ -82,6 +83,13 @@ class Settings:
     problems: tuple[str, ...] = field(default=(), compare=False)
     """Messages about invalid values that were replaced by their defaults."""
 
+    def __post_init__(self) -> None:
+        """Built in code or by :meth:`from_env`, a ``Settings`` holds only values its
+        variables could give: anything else raises ``ValueError`` naming the field, the
+        value and what was expected (in code a bad value is a programmer's error, not a
+        deployment's, so it is not replaced by a default)."""
+        check_fields(self, _FIELD_KINDS)
+
     @property
     def tracing_enabled(self) -> bool:
         return bool(self.traces_exporters)
@@ -109,9 +117,26 @@ class _Values:
         return cast(T, self._by_name[variable.name])
 
 
-_COMBINED = frozenset(
-    {"service_name", "metrics_path", "traces_exporters", "metrics_access", "other_metrics"}
-)
+_COMBINED_KINDS: dict[str, Kind[object]] = {
+    "service_name": Text(),
+    "metrics_path": MetricsPath(),
+    "traces_exporters": OTEL_TRACES_EXPORTER.kind,
+    "metrics_access": InstanceOf(MetricsAccess, "a MetricsAccess"),
+    "other_metrics": InstanceOf(OtherMetrics, "an OtherMetrics"),
+}
+"""What each field that several variables decide holds (see :func:`_combine`)."""
+
+_COMBINED = frozenset(_COMBINED_KINDS)
+
+_FIELD_KINDS: dict[str, Kind[object]] = {
+    **{
+        row.fields[0]: row.kind if row.default is not None else Maybe(row.kind)
+        for row in VARIABLES
+        if row.fields[0] not in _COMBINED
+    },
+    **_COMBINED_KINDS,
+}
+"""Every field's kind: its variable's (``None`` allowed where that is the default)."""
 
 
 def _combine(v: _Values, problems: list[str]) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
+import math
+import re
+from dataclasses import fields, replace
 
 import pytest
 
@@ -172,3 +174,104 @@ def test_every_field_is_fed_by_a_variable_and_every_variable_feeds_a_field() -> 
     names = {f.name for f in fields(Settings)} - {"problems"}
     assert fed == names
     assert len({row.name for row in VARIABLES}) == len(VARIABLES)
+
+
+# -- Settings built in code ------------------------------------------------------------
+
+# field -> values no variable could give; each must raise ValueError naming the field,
+# the value and what was expected.
+BAD_FIELDS: dict[str, list[object]] = {
+    "api_latency_ms": [0, -1.0, math.nan, math.inf, "100", True, None],
+    "db_query_ms": [0.0, -50, math.inf, "50"],
+    "error_rate": [-0.1, 1.5, math.nan, "0.1"],
+    "service_name": ["", " padded ", None, 3],
+    "metrics_path": ["metrics", "/a b", "/m?x", "", 5],
+    "metrics_port": [0, 65536, "9464", 9464.0, True],
+    "metrics_host": ["", " ", None],
+    "error_rate_window_s": [0, 3601, 1.5, "60", True],
+    "log_format": ["xml", "TEXT", None],
+    "fastapi_operation_spans": [1, "true", None],
+    "sampling_gate": [0, "false"],
+    "span_encoder": ["fast", None],
+    "sdk_disabled": ["true", 1],
+    "traces_exporters": [("junk",), ["otlp"], ("otlp", "otlp"), "otlp", ("none",)],
+    "metrics_exporters": [("prometheus2",), ["prometheus"], "prometheus"],
+    "metric_export_interval_ms": [0, -1, 86_400_001, math.inf],
+    "disabled_instrumentations": [{"fastapi"}, ("fastapi",), frozenset({" fastapi"})],
+    "metrics_access": [None, "token"],
+    "other_metrics": [None, "keep"],
+}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [(f, v) for f, values in BAD_FIELDS.items() for v in values]
+)
+def test_a_settings_built_in_code_with_a_bad_value_raises(field: str, value: object) -> None:
+    with pytest.raises(ValueError, match=r"^invalid Settings\.") as raised:
+        Settings(**{field: value})
+    message = str(raised.value)
+    assert message.startswith(f"invalid Settings.{field}={value!r}: expected ")
+    with pytest.raises(ValueError, match=f"invalid Settings.{field}="):
+        replace(Settings(), **{field: value})
+
+
+def test_every_field_is_covered_by_the_bad_field_table() -> None:
+    assert set(BAD_FIELDS) == {f.name for f in fields(Settings)} - {"problems"}
+
+
+def test_the_expectation_is_the_one_of_the_variable() -> None:
+    with pytest.raises(ValueError, match=r"expected a whole number from 1 to 3600$"):
+        Settings(error_rate_window_s=0)
+    with pytest.raises(ValueError, match=r"expected a positive number of milliseconds$"):
+        Settings(api_latency_ms=0)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"api_latency_ms": 1},  # an int is a number
+        {"error_rate": 0},
+        {"metrics_path": None, "metrics_port": 9464},
+        {"metrics_port": 9464},  # in code, path and port are independent
+        {"traces_exporters": ("otlp", "console"), "metrics_exporters": ()},
+        {"disabled_instrumentations": frozenset({"fastapi"})},
+        {"service_name": "orders"},
+    ],
+)
+def test_good_values_built_in_code_are_kept(kwargs: dict[str, object]) -> None:
+    settings = Settings(**kwargs)  # type: ignore[arg-type]
+    assert all(getattr(settings, k) == v for k, v in kwargs.items())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"rule": ""}, "invalid OtherMetrics.rule=''"),
+        ({"rule": "a,,b"}, "invalid OtherMetrics.rule='a,,b'"),
+        ({"limit": 0}, "invalid OtherMetrics.limit=0: expected a whole number from 1 to 10000"),
+    ],
+)
+def test_other_metrics_built_in_code_checks_itself(kwargs: dict[str, object], message: str) -> None:
+    from azora_otel._other_metrics import OtherMetrics
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        OtherMetrics(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"token": b""}, {"token": b"two words"}, {"token": "text"}, {"networks": ["10.0.0.0/8"]}],
+)
+def test_metrics_access_built_in_code_checks_itself(kwargs: dict[str, object]) -> None:
+    from azora_otel._access import MetricsAccess
+
+    with pytest.raises(ValueError, match=r"^invalid MetricsAccess\.") as raised:
+        MetricsAccess(**kwargs)  # type: ignore[arg-type]
+    assert "two words" not in str(raised.value)  # a token is never shown
+
+
+def test_a_bad_window_no_longer_breaks_every_recording_silently() -> None:
+    """The symptom: ``Settings(error_rate_window_s=0)`` used to build, and then every
+    request's recording raised (swallowed at DEBUG). It is refused where it is made."""
+    with pytest.raises(ValueError, match="error_rate_window_s=0"):
+        Settings(error_rate_window_s=0)
