@@ -11,8 +11,13 @@ Policy for bad text: **warn and use the default.** :meth:`Variable.read` reports
 row's default; a kind that can keep the good part of a list (exporters, resource
 attributes) says ``...; ignoring it`` instead.
 
-Empty values: a row with ``blank_is_unset`` takes a value that is empty or only
-whitespace as unset; the others parse it (and most reject it).
+Empty values: a value that is empty or only whitespace is **unset**, for every
+variable, as OpenTelemetry specifies for its own (``OTEL_*``) and as a shell or a
+container manifest most often produces (``VAR=`` from an unset ``${VAR}``). The one
+exception are the exposition's three protection variables (``blank_is_unset=False``):
+there "unset" means "no protection", and a blank token or network list is far more
+often a secret or a setting that did not arrive than a wish to open the exposition, so
+it is taken as given and locks the exposition (see :mod:`azora_otel._access`).
 """
 
 from __future__ import annotations
@@ -277,7 +282,8 @@ class Variable(Generic[T]):
     """One line: the README's "meaning" column and the launcher's ``--help``."""
     default_doc: str | None = None
     """How the README and ``--help`` write the default, when not ``kind.show(default)``."""
-    blank_is_unset: bool = False
+    blank_is_unset: bool = True
+    """The empty rule (see the module doc); ``False`` only for the protection variables."""
     secret: bool = False
     """Never echoed: ``check-config`` says only whether it is set."""
 

@@ -55,27 +55,28 @@ AZORA_METRICS_PATH = Variable(
 AZORA_METRICS_PORT = Variable[int | None](
     "AZORA_METRICS_PORT", ("metrics_port", "metrics_path"), Integer(1, 65535), None,
     "serve the exposition on its own port (1-65535) instead (and not on the service's)",
-    blank_is_unset=True,
 )
 AZORA_METRICS_HOST = Variable(
     "AZORA_METRICS_HOST", ("metrics_host",), Text(), "127.0.0.1",
     "address that port binds to",
-    blank_is_unset=True,
 )
 AZORA_METRICS_TOKEN_FILE = Variable[str | None](
     "AZORA_METRICS_TOKEN_FILE", ("metrics_access",), Raw(), None,
     "file holding a bearer token that scrapes of the exposition must send (read once at "
     "start-up)",
+    blank_is_unset=False,
 )
 AZORA_METRICS_TOKEN = Variable[str | None](
     "AZORA_METRICS_TOKEN", ("metrics_access",), Raw(), None,
     "the same token given directly (prefer the file)",
     secret=True,
+    blank_is_unset=False,
 )
 AZORA_METRICS_ALLOWED_NETWORKS = Variable[str | None](
     "AZORA_METRICS_ALLOWED_NETWORKS", ("metrics_access",), Raw(), None,
     "comma-separated networks/addresses whose clients may scrape (`10.0.0.0/8,192.168.1.7`); "
     "others get 403",
+    blank_is_unset=False,
 )
 AZORA_OTHER_METRICS = Variable(
     "AZORA_OTHER_METRICS", ("other_metrics",), MeterRule(), "drop",
@@ -124,14 +125,12 @@ OTEL_SERVICE_NAME = Variable[str | None](
     "the service (`job` in Prometheus through the Collector; the `service` label of "
     "`http_error_rate`)",
     default_doc=f"`service.name` of `OTEL_RESOURCE_ATTRIBUTES`, else `{UNKNOWN_SERVICE}`",
-    blank_is_unset=True,
 )
 OTEL_RESOURCE_ATTRIBUTES = Variable(
     "OTEL_RESOURCE_ATTRIBUTES", ("service_name",),
     ResourceAttributes(), (),
     "`key=value` pairs, comma-separated, values percent-decoded: the resource of every "
     "metric and span",
-    blank_is_unset=True,
 )
 OTEL_METRICS_EXPORTER = Variable(
     "OTEL_METRICS_EXPORTER", ("metrics_exporters",),
@@ -149,23 +148,19 @@ OTEL_TRACES_EXPORTER = Variable[tuple[str, ...] | None](
     "OTEL_TRACES_EXPORTER", ("traces_exporters",), Exporters("traces", "otlp"), None,
     "where spans go; `none` is metrics-only mode",
     default_doc="`otlp` if an OTLP endpoint is set, else `none`",
-    blank_is_unset=True,
 )
 OTEL_EXPORTER_OTLP_ENDPOINT = Variable[str | None](
     "OTEL_EXPORTER_OTLP_ENDPOINT", ("traces_exporters",), Text(), None,
     "the OTLP exporters' endpoint (read by them); when set, spans are exported by default",
-    blank_is_unset=True,
 )
 OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = Variable[str | None](
     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", ("traces_exporters",), Text(), None,
     "the same for spans only",
-    blank_is_unset=True,
 )
 OTEL_PYTHON_DISABLED_INSTRUMENTATIONS = Variable(
     "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", ("disabled_instrumentations",), Names(),
     frozenset[str](),
     "`fastapi`, `sqlalchemy` (and any other instrumentation), comma-separated",
-    blank_is_unset=True,
 )
 # fmt: on
 

@@ -90,27 +90,22 @@ BAD_VALUES = [
     ("PERF_API_LATENCY_MS", "abc", "api_latency_ms", "positive number"),
     ("PERF_API_LATENCY_MS", "-5", "api_latency_ms", "positive number"),
     ("PERF_API_LATENCY_MS", "0", "api_latency_ms", "positive number"),
-    ("PERF_API_LATENCY_MS", "", "api_latency_ms", "positive number"),
     ("PERF_API_LATENCY_MS", "nan", "api_latency_ms", "positive number"),
     ("PERF_API_LATENCY_MS", "inf", "api_latency_ms", "positive number"),
     ("PERF_API_LATENCY_MS", "1e400", "api_latency_ms", "positive number"),
     ("PERF_DB_QUERY_MS", "abc", "db_query_ms", "positive number"),
     ("PERF_DB_QUERY_MS", "-1", "db_query_ms", "positive number"),
-    ("PERF_DB_QUERY_MS", "", "db_query_ms", "positive number"),
     ("PERF_ERROR_RATE", "abc", "error_rate", "between 0 and 1"),
     ("PERF_ERROR_RATE", "-0.1", "error_rate", "between 0 and 1"),
     ("PERF_ERROR_RATE", "1.5", "error_rate", "between 0 and 1"),
     ("PERF_ERROR_RATE", "5%", "error_rate", "between 0 and 1"),
-    ("PERF_ERROR_RATE", "", "error_rate", "between 0 and 1"),
     ("AZORA_METRICS_PATH", "metrics", "metrics_path", "absolute path"),
-    ("AZORA_METRICS_PATH", "", "metrics_path", "absolute path"),
     ("AZORA_METRICS_PATH", "/me trics", "metrics_path", "absolute path"),
     ("AZORA_METRICS_PORT", "http", "metrics_port", "whole number from 1 to 65535"),
     ("AZORA_METRICS_PORT", "70000", "metrics_port", "whole number from 1 to 65535"),
     ("AZORA_METRICS_PORT", "0", "metrics_port", "whole number from 1 to 65535"),
     ("AZORA_ERROR_RATE_WINDOW_S", "0", "error_rate_window_s", "whole number from 1 to 3600"),
     ("AZORA_ERROR_RATE_WINDOW_S", "1.5", "error_rate_window_s", "whole number from 1 to 3600"),
-    ("AZORA_ERROR_RATE_WINDOW_S", "", "error_rate_window_s", "whole number from 1 to 3600"),
     ("AZORA_LOG_FORMAT", "xml", "log_format", "one of text, json, off"),
     ("AZORA_FASTAPI_OPERATION_SPANS", "maybe", "fastapi_operation_spans", "true or false"),
     ("OTEL_SDK_DISABLED", "perhaps", "sdk_disabled", "true or false"),
@@ -147,6 +142,34 @@ def test_every_perf_and_azora_variable_is_covered_by_the_bad_value_table() -> No
         "AZORA_OTHER_METRICS_LIMIT",
     }
     assert documented - {row[0] for row in BAD_VALUES} == elsewhere
+
+
+PROTECTION = {"AZORA_METRICS_TOKEN", "AZORA_METRICS_TOKEN_FILE", "AZORA_METRICS_ALLOWED_NETWORKS"}
+
+
+@pytest.mark.parametrize("blank", ["", " ", "\t\n"])
+@pytest.mark.parametrize(
+    "row", [r for r in VARIABLES if r.name not in PROTECTION], ids=lambda r: r.name
+)
+def test_an_empty_value_is_unset_for_every_variable(row: object, blank: str) -> None:
+    """OpenTelemetry's rule, for every variable: empty (or blank) is the same as unset."""
+    name = row.name  # type: ignore[attr-defined]
+    assert Settings.from_env({name: blank}) == DEFAULTS
+    assert Settings.from_env({name: blank}).problems == ()
+    # ... also next to a value that changes the default (an OTLP endpoint).
+    endpoint = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4317"}
+    if name != "OTEL_EXPORTER_OTLP_ENDPOINT":
+        assert Settings.from_env({**endpoint, name: blank}) == Settings.from_env(endpoint)
+
+
+@pytest.mark.parametrize("name", sorted(PROTECTION))
+def test_an_empty_protection_variable_locks_the_exposition(name: str) -> None:
+    """The one exception: for these, unset means unprotected, so a blank value (a secret
+    that did not arrive) locks the exposition instead of opening it."""
+    settings = Settings.from_env({name: ""})
+    assert settings.metrics_access.locked
+    (problem,) = settings.problems
+    assert problem.startswith(f"invalid {name}")
 
 
 def test_several_bad_values_are_all_reported() -> None:
