@@ -74,6 +74,10 @@ def _native_config(
     }
 
 
+def _logger_provider_set(telemetry: Telemetry) -> bool:
+    return telemetry.settings.logger_provider is not None
+
+
 def _wrap_stack(app: Any, stack: ASGIApp) -> ASGIApp:
     telemetry_of = _telemetry_for(app)
     telemetry = telemetry_of()
@@ -176,7 +180,7 @@ def install_hooks() -> None:
             kwargs["telemetry"] = {**ours, **user, "exclude": ours["exclude"]}
         original_init(self, *args, **kwargs)
         if NATIVE_TELEMETRY and telemetry is not None:
-            gate_native_telemetry(self)
+            gate_native_telemetry(self, logger_provider_from_env=_logger_provider_set(telemetry))
         if not NATIVE_TELEMETRY and telemetry is not None:
             try:
                 _add_contrib_spans(self, telemetry)
@@ -227,7 +231,7 @@ def instrument_app(app: Any, telemetry: Telemetry | None = None) -> None:
         native = getattr(app, "_telemetry", None)
         if NATIVE_TELEMETRY and isinstance(native, dict):
             native.update(_native_config(current, _exposition_route(app), native.get("exclude")))
-            gate_native_telemetry(app)
+            gate_native_telemetry(app, logger_provider_from_env=_logger_provider_set(current))
         elif not NATIVE_TELEMETRY and not getattr(app, "_is_instrumented_by_opentelemetry", False):
             if getattr(app, _OUTER, False):  # the contrib wrapper must go inside ours
                 app.build_middleware_stack = app._azora_inner_build

@@ -19,7 +19,7 @@ from typing import Any, TypeVar, cast
 
 from azora_otel._access import OPEN, MetricsAccess, access_from
 from azora_otel._env import Kind, Maybe, Text, Variable, check_fields
-from azora_otel._kinds import InstanceOf, MetricsPath
+from azora_otel._kinds import InstanceOf, MetricsPath, Signals
 from azora_otel._other_metrics import OtherMetrics
 from azora_otel._variables import (
     AZORA_ERROR_RATE_WINDOW_S,
@@ -35,15 +35,27 @@ from azora_otel._variables import (
     AZORA_OTHER_METRICS_LIMIT,
     AZORA_SAMPLING_GATE,
     AZORA_SPAN_ENCODER,
+    OTEL_EXPERIMENTAL_RESOURCE_DETECTORS,
     OTEL_EXPORTER_OTLP_ENDPOINT,
+    OTEL_EXPORTER_OTLP_METRICS_PROTOCOL,
+    OTEL_EXPORTER_OTLP_PROTOCOL,
     OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
     OTEL_METRIC_EXPORT_INTERVAL,
+    OTEL_METRICS_EXEMPLAR_FILTER,
     OTEL_METRICS_EXPORTER,
     OTEL_PYTHON_DISABLED_INSTRUMENTATIONS,
+    OTEL_PYTHON_EXPORTER_OTLP_HTTP_CREDENTIAL_PROVIDER,
+    OTEL_PYTHON_EXPORTER_OTLP_HTTP_METRICS_CREDENTIAL_PROVIDER,
+    OTEL_PYTHON_EXPORTER_OTLP_HTTP_TRACES_CREDENTIAL_PROVIDER,
+    OTEL_PYTHON_LOGGER_PROVIDER,
     OTEL_RESOURCE_ATTRIBUTES,
     OTEL_SDK_DISABLED,
+    OTEL_SEMCONV_STABILITY_OPT_IN,
     OTEL_SERVICE_NAME,
     OTEL_TRACES_EXPORTER,
+    OTEL_TRACES_SAMPLER,
+    OTEL_TRACES_SAMPLER_ARG,
     PERF_API_LATENCY_MS,
     PERF_DB_QUERY_MS,
     PERF_ERROR_RATE,
@@ -63,6 +75,8 @@ class Settings:
     db_query_ms: float = PERF_DB_QUERY_MS.default
     error_rate: float = PERF_ERROR_RATE.default
     service_name: str = UNKNOWN_SERVICE
+    resource_attributes: tuple[tuple[str, str], ...] = OTEL_RESOURCE_ATTRIBUTES.default
+    resource_detectors: tuple[str, ...] = OTEL_EXPERIMENTAL_RESOURCE_DETECTORS.default
     metrics_path: str | None = AZORA_METRICS_PATH.default
     metrics_port: int | None = AZORA_METRICS_PORT.default
     metrics_host: str = AZORA_METRICS_HOST.default
@@ -75,7 +89,16 @@ class Settings:
     traces_exporters: tuple[str, ...] = ()
     metrics_exporters: tuple[str, ...] = OTEL_METRICS_EXPORTER.default
     metric_export_interval_ms: float = OTEL_METRIC_EXPORT_INTERVAL.default
+    exemplar_filter: str | None = OTEL_METRICS_EXEMPLAR_FILTER.default
+    traces_otlp_protocol: str = OTEL_EXPORTER_OTLP_PROTOCOL.default
+    metrics_otlp_protocol: str = OTEL_EXPORTER_OTLP_PROTOCOL.default
+    credential_provider_signals: frozenset[str] = frozenset()
+    """Signals whose OTLP/HTTP exporter takes its session from a credential provider."""
+    traces_sampler: str = OTEL_TRACES_SAMPLER.default
+    traces_sampler_arg: float = OTEL_TRACES_SAMPLER_ARG.default
+    semconv_opt_in: frozenset[str] = OTEL_SEMCONV_STABILITY_OPT_IN.default
     disabled_instrumentations: frozenset[str] = OTEL_PYTHON_DISABLED_INSTRUMENTATIONS.default
+    logger_provider: str | None = OTEL_PYTHON_LOGGER_PROVIDER.default
     metrics_access: MetricsAccess = OPEN
     """Who may read the exposition (``AZORA_METRICS_TOKEN[_FILE]``, ``..._ALLOWED_NETWORKS``)."""
     other_metrics: OtherMetrics = field(default_factory=OtherMetrics)
@@ -123,6 +146,9 @@ _COMBINED_KINDS: dict[str, Kind[object]] = {
     "traces_exporters": OTEL_TRACES_EXPORTER.kind,
     "metrics_access": InstanceOf(MetricsAccess, "a MetricsAccess"),
     "other_metrics": InstanceOf(OtherMetrics, "an OtherMetrics"),
+    "traces_otlp_protocol": OTEL_EXPORTER_OTLP_PROTOCOL.kind,
+    "metrics_otlp_protocol": OTEL_EXPORTER_OTLP_PROTOCOL.kind,
+    "credential_provider_signals": Signals(),
 }
 """What each field that several variables decide holds (see :func:`_combine`)."""
 
@@ -150,7 +176,12 @@ def _combine(v: _Values, problems: list[str]) -> dict[str, Any]:
       when an OTLP endpoint is set, else none;
     - ``metrics_access``: the three protection variables, built and checked by
       :func:`azora_otel._access.access_from` (which reads the token file);
-    - ``other_metrics``: ``AZORA_OTHER_METRICS`` with its label-set limit.
+    - ``other_metrics``: ``AZORA_OTHER_METRICS`` with its label-set limit;
+    - ``traces_otlp_protocol``/``metrics_otlp_protocol``: the signal's own variable,
+      else ``OTEL_EXPORTER_OTLP_PROTOCOL`` (OpenTelemetry's rule);
+    - ``credential_provider_signals``: the signals whose OTLP/HTTP exporter loads a
+      credential provider: both when the general variable is set, else the signals
+      whose own variable is (upstream reads the general one first).
     """
     fields: dict[str, Any] = {
         row.fields[0]: v[row] for row in VARIABLES if row.fields[0] not in _COMBINED
@@ -170,6 +201,19 @@ def _combine(v: _Values, problems: list[str]) -> dict[str, Any]:
             problems,
         ),
         other_metrics=OtherMetrics(v[AZORA_OTHER_METRICS], v[AZORA_OTHER_METRICS_LIMIT]),
+        traces_otlp_protocol=v[OTEL_EXPORTER_OTLP_TRACES_PROTOCOL]
+        or v[OTEL_EXPORTER_OTLP_PROTOCOL],
+        metrics_otlp_protocol=(
+            v[OTEL_EXPORTER_OTLP_METRICS_PROTOCOL] or v[OTEL_EXPORTER_OTLP_PROTOCOL]
+        ),
+        credential_provider_signals=frozenset(
+            signal
+            for signal, own in (
+                ("traces", v[OTEL_PYTHON_EXPORTER_OTLP_HTTP_TRACES_CREDENTIAL_PROVIDER]),
+                ("metrics", v[OTEL_PYTHON_EXPORTER_OTLP_HTTP_METRICS_CREDENTIAL_PROVIDER]),
+            )
+            if own or v[OTEL_PYTHON_EXPORTER_OTLP_HTTP_CREDENTIAL_PROVIDER]
+        ),
     )
     return fields
 

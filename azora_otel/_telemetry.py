@@ -70,6 +70,7 @@ class Telemetry:
             views,
             tracing=tracer_provider is not None,
             other_metrics=settings.other_metrics,
+            exemplar_filter=settings.exemplar_filter,
         )
         if prometheus is not None:
             prometheus.access = settings.metrics_access

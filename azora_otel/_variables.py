@@ -18,13 +18,25 @@ and are not rows: the distro makes no decision from them.
 
 from __future__ import annotations
 
-from azora_otel._env import Boolean, Choice, Integer, Names, Number, Raw, Text, Variable
-from azora_otel._kinds import Exporters, MeterRule, MetricsPath, ResourceAttributes
+from azora_otel._env import (
+    Boolean,
+    Choice,
+    EntryPoint,
+    Integer,
+    Names,
+    Number,
+    Raw,
+    Text,
+    Variable,
+)
+from azora_otel._kinds import Detectors, Exporters, MeterRule, MetricsPath, ResourceAttributes
 
 UNKNOWN_SERVICE = "unknown_service"
 """The service name unless ``OTEL_SERVICE_NAME`` or ``OTEL_RESOURCE_ATTRIBUTES`` gives one."""
 
 _MS = "a positive number of milliseconds"
+_PROTOCOL = Choice(("grpc", "http/protobuf"))
+_CREDENTIALS = EntryPoint("opentelemetry_otlp_credential_provider", "OTLP credential provider")
 
 # fmt: off
 # A table: one row per variable, laid out by hand.
@@ -127,10 +139,14 @@ OTEL_SERVICE_NAME = Variable[str | None](
     default_doc=f"`service.name` of `OTEL_RESOURCE_ATTRIBUTES`, else `{UNKNOWN_SERVICE}`",
 )
 OTEL_RESOURCE_ATTRIBUTES = Variable(
-    "OTEL_RESOURCE_ATTRIBUTES", ("service_name",),
+    "OTEL_RESOURCE_ATTRIBUTES", ("resource_attributes", "service_name"),
     ResourceAttributes(), (),
     "`key=value` pairs, comma-separated, values percent-decoded: the resource of every "
     "metric and span",
+)
+OTEL_EXPERIMENTAL_RESOURCE_DETECTORS = Variable(
+    "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS", ("resource_detectors",), Detectors(), (),
+    "more resource detectors to run (`process`, `os`, `host`, `*` for all installed)",
 )
 OTEL_METRICS_EXPORTER = Variable(
     "OTEL_METRICS_EXPORTER", ("metrics_exporters",),
@@ -143,6 +159,12 @@ OTEL_METRIC_EXPORT_INTERVAL = Variable(
     Number(f"{_MS} up to 86400000", high=86_400_000.0), 10_000.0,
     "OTLP push interval, ms: a number above 0 and at most 86400000 (one day), fractions "
     "allowed (the SDK's own default is 60000)",
+)
+OTEL_METRICS_EXEMPLAR_FILTER = Variable[str | None](
+    "OTEL_METRICS_EXEMPLAR_FILTER", ("exemplar_filter",),
+    Choice(("trace_based", "always_on", "always_off")), None,
+    "which measurements carry an exemplar (the trace they were made in)",
+    default_doc="`trace_based` with tracing, else `always_off`",
 )
 OTEL_TRACES_EXPORTER = Variable[tuple[str, ...] | None](
     "OTEL_TRACES_EXPORTER", ("traces_exporters",), Exporters("traces", "otlp"), None,
@@ -157,10 +179,62 @@ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = Variable[str | None](
     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", ("traces_exporters",), Text(), None,
     "the same for spans only",
 )
+OTEL_EXPORTER_OTLP_PROTOCOL = Variable(
+    "OTEL_EXPORTER_OTLP_PROTOCOL", ("traces_otlp_protocol", "metrics_otlp_protocol"),
+    _PROTOCOL, "grpc",
+    "the protocol of the `otlp` exporters: `grpc` or `http/protobuf`",
+)
+OTEL_EXPORTER_OTLP_TRACES_PROTOCOL = Variable[str | None](
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", ("traces_otlp_protocol",), _PROTOCOL, None,
+    "the same for spans only",
+    default_doc="`OTEL_EXPORTER_OTLP_PROTOCOL`",
+)
+OTEL_EXPORTER_OTLP_METRICS_PROTOCOL = Variable[str | None](
+    "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", ("metrics_otlp_protocol",), _PROTOCOL, None,
+    "the same for metrics only",
+    default_doc="`OTEL_EXPORTER_OTLP_PROTOCOL`",
+)
+OTEL_PYTHON_EXPORTER_OTLP_HTTP_CREDENTIAL_PROVIDER = Variable[str | None](
+    "OTEL_PYTHON_EXPORTER_OTLP_HTTP_CREDENTIAL_PROVIDER", ("credential_provider_signals",),
+    _CREDENTIALS, None,
+    "an installed credential provider that gives the OTLP/HTTP exporters their session",
+)
+OTEL_PYTHON_EXPORTER_OTLP_HTTP_TRACES_CREDENTIAL_PROVIDER = Variable[str | None](
+    "OTEL_PYTHON_EXPORTER_OTLP_HTTP_TRACES_CREDENTIAL_PROVIDER", ("credential_provider_signals",),
+    _CREDENTIALS, None,
+    "the same for spans only",
+)
+OTEL_PYTHON_EXPORTER_OTLP_HTTP_METRICS_CREDENTIAL_PROVIDER = Variable[str | None](
+    "OTEL_PYTHON_EXPORTER_OTLP_HTTP_METRICS_CREDENTIAL_PROVIDER", ("credential_provider_signals",),
+    _CREDENTIALS, None,
+    "the same for metrics only",
+)
+OTEL_TRACES_SAMPLER = Variable(
+    "OTEL_TRACES_SAMPLER", ("traces_sampler",),
+    Choice((
+        "parentbased_always_on", "parentbased_always_off", "parentbased_traceidratio",
+        "always_on", "always_off", "traceidratio",
+    )),
+    "parentbased_always_on",
+    "the SDK's sampler; counts stay complete whatever it is",
+)
+OTEL_TRACES_SAMPLER_ARG = Variable(
+    "OTEL_TRACES_SAMPLER_ARG", ("traces_sampler_arg",),
+    Number("a number from 0 to 1", high=1.0, low_included=True), 1.0,
+    "the ratio of the `traceidratio` samplers, 0 to 1",
+)
+OTEL_SEMCONV_STABILITY_OPT_IN = Variable(
+    "OTEL_SEMCONV_STABILITY_OPT_IN", ("semconv_opt_in",), Names(lower=True), frozenset[str](),
+    "`database` gives DB spans the stable attribute names, `database/dup` both sets",
+)
 OTEL_PYTHON_DISABLED_INSTRUMENTATIONS = Variable(
     "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", ("disabled_instrumentations",), Names(),
     frozenset[str](),
     "`fastapi`, `sqlalchemy` (and any other instrumentation), comma-separated",
+)
+OTEL_PYTHON_LOGGER_PROVIDER = Variable[str | None](
+    "OTEL_PYTHON_LOGGER_PROVIDER", ("logger_provider",), Text(), None,
+    "the OpenTelemetry API's logger provider, built by the API from this name",
 )
 # fmt: on
 
@@ -184,11 +258,23 @@ VARIABLES: tuple[Variable[object], ...] = (
     OTEL_SDK_DISABLED,
     OTEL_SERVICE_NAME,
     OTEL_RESOURCE_ATTRIBUTES,
+    OTEL_EXPERIMENTAL_RESOURCE_DETECTORS,
     OTEL_METRICS_EXPORTER,
     OTEL_METRIC_EXPORT_INTERVAL,
+    OTEL_METRICS_EXEMPLAR_FILTER,
     OTEL_TRACES_EXPORTER,
     OTEL_EXPORTER_OTLP_ENDPOINT,
     OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+    OTEL_EXPORTER_OTLP_PROTOCOL,
+    OTEL_EXPORTER_OTLP_TRACES_PROTOCOL,
+    OTEL_EXPORTER_OTLP_METRICS_PROTOCOL,
+    OTEL_PYTHON_EXPORTER_OTLP_HTTP_CREDENTIAL_PROVIDER,
+    OTEL_PYTHON_EXPORTER_OTLP_HTTP_TRACES_CREDENTIAL_PROVIDER,
+    OTEL_PYTHON_EXPORTER_OTLP_HTTP_METRICS_CREDENTIAL_PROVIDER,
+    OTEL_TRACES_SAMPLER,
+    OTEL_TRACES_SAMPLER_ARG,
+    OTEL_SEMCONV_STABILITY_OPT_IN,
     OTEL_PYTHON_DISABLED_INSTRUMENTATIONS,
+    OTEL_PYTHON_LOGGER_PROVIDER,
 )  # type: ignore[assignment]
 """The table, in the order the README, ``--help`` and ``check-config`` show it."""

@@ -81,7 +81,23 @@ BAD: dict[str, tuple[str, list[str]]] = {
     ),
     "AZORA_OTHER_METRICS": ("other_metrics", [" , ", ",,"]),
     "AZORA_OTHER_METRICS_LIMIT": ("other_metrics", ["0", "many", "20000", HUGE, "1.5"]),
-    "OTEL_RESOURCE_ATTRIBUTES": ("service_name", ["novalue", "=x", " , "]),
+    "OTEL_RESOURCE_ATTRIBUTES": ("resource_attributes", ["novalue", "=x", " , "]),
+    "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS": ("resource_detectors", ["junk", " , ", HUGE]),
+    "OTEL_METRICS_EXEMPLAR_FILTER": ("exemplar_filter", ["junk", "trace-based", "on", HUGE]),
+    "OTEL_EXPORTER_OTLP_PROTOCOL": ("traces_otlp_protocol", ["http", "http/json", "GRPC2", HUGE]),
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": ("traces_otlp_protocol", ["http", "udp"]),
+    "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": ("metrics_otlp_protocol", ["http", "udp"]),
+    "OTEL_PYTHON_EXPORTER_OTLP_HTTP_CREDENTIAL_PROVIDER": (
+        "credential_provider_signals", ["not-installed", HUGE],
+    ),
+    "OTEL_PYTHON_EXPORTER_OTLP_HTTP_TRACES_CREDENTIAL_PROVIDER": (
+        "credential_provider_signals", ["not-installed"],
+    ),
+    "OTEL_PYTHON_EXPORTER_OTLP_HTTP_METRICS_CREDENTIAL_PROVIDER": (
+        "credential_provider_signals", ["not-installed"],
+    ),
+    "OTEL_TRACES_SAMPLER": ("traces_sampler", ["junk", "jaeger_remote", "xray", HUGE]),
+    "OTEL_TRACES_SAMPLER_ARG": ("traces_sampler_arg", ["x", "-0.1", "1.5", "nan", "inf", HUGE]),
 }  # fmt: skip
 
 CASES = [(name, raw) for name, (_, values) in BAD.items() for raw in values]
@@ -106,6 +122,8 @@ def test_the_table_covers_every_variable_with_a_value_to_validate() -> None:
         "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS",
         "OTEL_EXPORTER_OTLP_ENDPOINT",
         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_SEMCONV_STABILITY_OPT_IN",  # options of other instrumentations are valid too
+        "OTEL_PYTHON_LOGGER_PROVIDER",  # the API resolves it, not the distro
     }
     # Checked where they are used: an unusable one locks the exposition instead of
     # falling back (tests/test_exposition_access.py).

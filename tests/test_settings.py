@@ -223,6 +223,16 @@ BAD_FIELDS: dict[str, list[object]] = {
     "disabled_instrumentations": [{"fastapi"}, ("fastapi",), frozenset({" fastapi"})],
     "metrics_access": [None, "token"],
     "other_metrics": [None, "keep"],
+    "resource_attributes": [{"a": "b"}, (("a",),), (("", "x"),), (("a", 1),)],
+    "resource_detectors": [("junk",), ["process"]],
+    "exemplar_filter": ["junk", "", True],
+    "traces_otlp_protocol": ["http", None],
+    "metrics_otlp_protocol": ["udp", None],
+    "credential_provider_signals": [frozenset({"logs"}), {"traces"}, None],
+    "traces_sampler": ["junk", None],
+    "traces_sampler_arg": [-0.1, 1.5, math.nan, None],
+    "semconv_opt_in": ["database", {"database"}],
+    "logger_provider": ["", 3],
 }
 
 
