@@ -45,7 +45,7 @@ def _telemetry_for(app: Any) -> Callable[[], Telemetry | None]:
     bound: Telemetry | None = getattr(app, _APP_TELEMETRY, None)
     if bound is not None:
         return lambda: bound
-    return _state.get
+    return _state.get_or_rebuild
 
 
 def _exposition_route(app: Any) -> ExpositionRoute:
@@ -162,7 +162,7 @@ def _add_contrib_spans(app: Any, telemetry: Telemetry) -> None:
     )
 
 
-def install_hooks() -> None:
+def instrument_every_app() -> None:
     """Instrument every FastAPI application created or first served from now on."""
     from fastapi import FastAPI  # noqa: PLC0415
 
@@ -172,7 +172,7 @@ def install_hooks() -> None:
     original_build = FastAPI.build_middleware_stack
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        telemetry = _state.get()
+        telemetry = _state.get_or_rebuild()
         exposition = _exposition_route(self)
         if NATIVE_TELEMETRY and telemetry is not None:
             user: MutableMapping[str, Any] = kwargs.get("telemetry") or {}
@@ -205,8 +205,8 @@ def install_hooks() -> None:
     setattr(FastAPI, _PATCHED, True)
 
 
-def uninstall_hooks() -> None:
-    """Undo :func:`install_hooks` (tests)."""
+def uninstrument_every_app() -> None:
+    """Undo :func:`instrument_every_app` (tests)."""
     from fastapi import FastAPI  # noqa: PLC0415
 
     if not getattr(FastAPI, _PATCHED, False):
@@ -217,16 +217,17 @@ def uninstall_hooks() -> None:
     setattr(FastAPI, _PATCHED, False)
 
 
-def instrument_app(app: Any, telemetry: Telemetry | None = None) -> None:
-    """Instrument one existing application (created before or without the launcher).
+def instrument_app(app: Any, telemetry: Telemetry | None = None) -> Any:
+    """Instrument one FastAPI application (created before or without the launcher) and
+    return it. Safe to call twice.
 
     With ``telemetry`` the app records into it; otherwise into the process-wide distro.
     """
     if getattr(app, "_azora_instrumented", False):
-        return
+        return app
     if telemetry is not None:
         setattr(app, _APP_TELEMETRY, telemetry)
-    current = telemetry or _state.get()
+    current = telemetry or _state.get_or_rebuild()
     if current is not None:
         native = getattr(app, "_telemetry", None)
         if NATIVE_TELEMETRY and isinstance(native, dict):
@@ -240,3 +241,4 @@ def instrument_app(app: Any, telemetry: Telemetry | None = None) -> None:
     _wrap_outermost(app)
     app.middleware_stack = None  # rebuilt on the next request, with the middleware
     app._azora_instrumented = True
+    return app

@@ -10,7 +10,7 @@ runs a plain ``Engine`` underneath, ``async_engine.sync_engine``), on SQLAlchemy
 - ``handle_error`` records ``error``; the exception reaches the application
   unchanged (the listener returns nothing and never raises).
 
-:func:`install_hooks` listens on the ``Engine`` class, so every engine of the
+:func:`instrument_every_engine` listens on the ``Engine`` class, so every engine of the
 process is covered, including engines created after boot; :func:`instrument_engine`
 covers one engine explicitly and may bind it to a given :class:`Telemetry`. When
 both apply, the statement is recorded once.
@@ -173,7 +173,7 @@ def _before(
         if context is None or getattr(context, _PENDING, None) is not None:
             return  # already timed by the other listener (class-level and per-engine)
         engine = conn.engine
-        telemetry = _bound.get(engine) or _state.get()
+        telemetry = _bound.get(engine) or _state.get_or_rebuild()
         if telemetry is None:
             return
         operation, model, table = describe(statement)
@@ -244,7 +244,7 @@ def _listen(target: Any) -> None:
     event.listen(target, "handle_error", _handle_error)
 
 
-def install_hooks() -> None:
+def instrument_every_engine() -> None:
     """Instrument every SQLAlchemy engine of the process, sync and async (idempotent)."""
     global _class_hooks  # noqa: PLW0603
     if _class_hooks:
@@ -253,8 +253,8 @@ def install_hooks() -> None:
     _class_hooks = True
 
 
-def uninstall_hooks() -> None:
-    """Undo :func:`install_hooks` (tests)."""
+def uninstrument_every_engine() -> None:
+    """Undo :func:`instrument_every_engine` (tests)."""
     global _class_hooks  # noqa: PLW0603
     if not _class_hooks:
         return

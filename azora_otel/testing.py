@@ -156,11 +156,11 @@ def installed(
     hooks: list[Callable[[], None]] = []
     if auto_instrument:
         if not getattr(FastAPI, _fastapi._PATCHED, False):
-            _fastapi.install_hooks()
-            hooks.append(_fastapi.uninstall_hooks)
+            _fastapi.instrument_every_app()
+            hooks.append(_fastapi.uninstrument_every_app)
         if not _sqlalchemy._class_hooks:
-            _sqlalchemy.install_hooks()
-            hooks.append(_sqlalchemy.uninstall_hooks)
+            _sqlalchemy.instrument_every_engine()
+            hooks.append(_sqlalchemy.uninstrument_every_engine)
     previous = _state.swap(telemetry)
     try:
         yield telemetry
