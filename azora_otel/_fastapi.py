@@ -27,7 +27,8 @@ from azora_otel._exchange import RouteLabels
 from azora_otel._exposition import ExactNamePrometheusReader
 from azora_otel._http import ASGIApp, ExpositionRoute, MetricsMiddleware, RequestRecorder
 from azora_otel._native_gate import gate_native_telemetry
-from azora_otel._routes import NATIVE_ROUTES, NativeRoutes, RouteTable, app_routes_path
+from azora_otel._route_table import RouteTable
+from azora_otel._routes import NATIVE_ROUTES, NativeRoutes, app_routes_path
 from azora_otel._telemetry import Telemetry
 
 _log = logging.getLogger("azora_otel")

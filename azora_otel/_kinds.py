@@ -1,217 +1,250 @@
-"""The kinds of value only this distro's variables hold: the exposition's path, exporter
-lists, resource attributes and detectors, the rule for other meters' metrics.
+"""The kinds of value a variable holds: how its text is parsed, and how a value built in
+code is checked, with one ``expected`` phrase for both.
 
-Generic kinds (numbers, booleans, choices, names) are in :mod:`azora_otel._env`.
+Generic kinds (numbers, booleans, choices, names, entry points) are here; the ones only
+the distro's own variables hold are in :mod:`azora_otel._distro_kinds`.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from urllib.parse import unquote
+from functools import cache
+from importlib.metadata import entry_points
+from typing import Generic, TypeVar
 
-from azora_otel._env import Invalid, Kind, entry_point_names
+T_co = TypeVar("T_co", covariant=True)
 
-Pairs = tuple[tuple[str, str], ...]
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
 
 
-class MetricsPath(Kind[str | None]):
-    """An absolute URL path (no query, fragment or whitespace), or ``off`` (``None``)."""
+_NOTHING = object()
 
-    expected = "an absolute path such as /metrics, or off"
-    expected_in_code = "an absolute path such as '/metrics', or None"
 
-    def parse(self, text: str) -> str | None:
-        value = text.strip()
-        if value.lower() in {"off", "none", "false"}:
-            return None
+class Invalid(ValueError):
+    """A text a kind cannot take: ``reason`` says why (``expected ...`` by default).
+
+    ``kept`` (when given) is the usable part of a list, used instead of the default.
+    """
+
+    def __init__(self, reason: str, *, kept: object = _NOTHING) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.kept = kept
+
+    @property
+    def keeps(self) -> bool:
+        return self.kept is not _NOTHING
+
+
+class Kind(Generic[T_co]):
+    """What a variable holds. Subclasses set ``expected`` and implement both checks."""
+
+    expected = "a value"
+
+    def parse(self, text: str) -> T_co:
+        """The value of ``text`` (the variable as given, not blank); raises :class:`Invalid`."""
+        raise NotImplementedError
+
+    def valid(self, value: object) -> bool:
+        """Whether ``value`` (a ``Settings`` field built in code) is one ``parse`` could give."""
+        raise NotImplementedError
+
+    def show(self, value: object) -> str:
+        """``value`` as messages, ``--help`` and the README write it."""
+        return str(value)
+
+    @property
+    def expected_in_code(self) -> str:
+        """``expected`` for a value built in code, where it differs from the text's."""
+        return self.expected
+
+    def invalid(self) -> Invalid:
+        return Invalid(f"expected {self.expected}")
+
+
+@dataclass(frozen=True)
+class Number(Kind[float]):
+    """A finite decimal number above ``low`` (or from ``low`` when ``low_included``) up to
+    ``high``."""
+
+    expected: str = "a positive number"
+    low: float = 0.0
+    high: float = math.inf
+    low_included: bool = False
+
+    def parse(self, text: str) -> float:
+        try:
+            value = float(text.strip())
+        except ValueError:
+            raise self.invalid() from None
         if not self.valid(value):
             raise self.invalid()
         return value
 
     def valid(self, value: object) -> bool:
-        if value is None:
-            return True
-        return (
-            isinstance(value, str)
-            and value.startswith("/")
-            and not any(c.isspace() or c in "?#" for c in value)
-        )
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        above = value >= self.low if self.low_included else value > self.low
+        return math.isfinite(value) and above and value <= self.high
 
     def show(self, value: object) -> str:
-        return "off" if value is None else str(value)
+        return f"{value:g}" if isinstance(value, int | float) else str(value)
 
 
 @dataclass(frozen=True)
-class Exporters(Kind[tuple[str, ...]]):
-    """Comma-separated exporter names of ``signal`` (``none``: no exporter).
+class Integer(Kind[int]):
+    """A whole number from ``low`` to ``high``."""
 
-    Known names are those the upstream configurator resolves: ``otlp``, and every
-    entry point of ``opentelemetry_{signal}_exporter``. Unknown names are reported;
-    the known ones given with them still apply.
-    """
-
-    signal: str
-    example: str
+    low: int
+    high: int
 
     @property
     def expected(self) -> str:  # type: ignore[override]
-        return f"a comma-separated list such as {self.example}"
+        return f"a whole number from {self.low} to {self.high}"
 
-    @property
-    def expected_in_code(self) -> str:
-        return "a tuple of installed exporter names, each once, such as ('otlp',)"
-
-    def known(self) -> frozenset[str]:
-        return entry_point_names(f"opentelemetry_{self.signal}_exporter") | {"otlp"}
-
-    def parse(self, text: str) -> tuple[str, ...]:
-        names = tuple(dict.fromkeys(p.strip().lower() for p in text.split(",") if p.strip()))
-        if not names:
+    def parse(self, text: str) -> int:
+        try:
+            value = int(text.strip())
+        except ValueError:
+            raise self.invalid() from None
+        if not self.valid(value):
             raise self.invalid()
-        if "none" in names:
-            return ()
-        known = self.known()
-        unknown = [n for n in names if n not in known]
-        if not unknown:
-            return names
-        reason = (
-            "no installed exporter is called "
-            + ", ".join(repr(n) for n in unknown)
-            + f" (known: {', '.join(sorted(known | {'none'}))})"
-        )
-        kept = tuple(n for n in names if n in known)
-        raise Invalid(reason, kept=kept) if kept else Invalid(reason)
+        return value
 
     def valid(self, value: object) -> bool:
         return (
-            isinstance(value, tuple)
-            and len(set(value)) == len(value)
-            and all(isinstance(n, str) for n in value)
-            and set(value) <= self.known()
+            isinstance(value, int)
+            and not isinstance(value, bool)
+            and (self.low <= value <= self.high)
         )
 
-    def show(self, value: object) -> str:
-        return ",".join(value) if isinstance(value, tuple) and value else "none"
 
+class Boolean(Kind[bool]):
+    expected = "true or false"
+    expected_in_code = "True or False"
 
-class ResourceAttributes(Kind[Pairs]):
-    """``key=value`` pairs separated by commas, values percent-decoded (the SDK's rule).
-
-    A later pair replaces an earlier one with the same key. An item without ``=`` or
-    without a key is reported and skipped; the other pairs still apply.
-    """
-
-    expected = "comma-separated key=value pairs"
-    expected_in_code = "a tuple of (key, value) pairs of text"
-
-    def parse(self, text: str) -> Pairs:
-        pairs: dict[str, str] = {}
-        bad: list[str] = []
-        for item in text.split(","):
-            key, sep, value = item.partition("=")
-            if not item.strip():
-                continue
-            if not sep or not key.strip():
-                bad.append(item.strip())
-                continue
-            pairs[key.strip()] = unquote(value.strip())
-        if bad:
-            reason = ", ".join(repr(b) for b in bad) + " is not a key=value pair"
-            raise Invalid(reason, kept=tuple(pairs.items())) if pairs else Invalid(reason)
-        if not pairs:
-            raise self.invalid()
-        return tuple(pairs.items())
-
-    def valid(self, value: object) -> bool:
-        return isinstance(value, tuple) and all(
-            isinstance(p, tuple)
-            and len(p) == 2
-            and isinstance(p[0], str)
-            and p[0].strip() == p[0] != ""
-            and isinstance(p[1], str)
-            for p in value
-        )
-
-    def show(self, value: object) -> str:
-        if not isinstance(value, tuple) or not value:
-            return "none"
-        return ",".join(f"{k}={v}" for k, v in value)
-
-
-class Detectors(Kind[tuple[str, ...]]):
-    """Names of installed resource detectors (``*``: every one), in merge order."""
-
-    expected = "a comma-separated list of resource detector names"
-    expected_in_code = "a tuple of installed resource detector names"
-    group = "opentelemetry_resource_detector"
-
-    def known(self) -> frozenset[str]:
-        return entry_point_names(self.group) | {"*"}
-
-    def parse(self, text: str) -> tuple[str, ...]:
-        names = tuple(dict.fromkeys(p.strip() for p in text.split(",") if p.strip()))
-        if not names:
-            raise self.invalid()
-        unknown = [n for n in names if n not in self.known()]
-        if not unknown:
-            return names
-        reason = (
-            "no installed resource detector is called "
-            + ", ".join(repr(n) for n in unknown)
-            + f" (known: {', '.join(sorted(self.known()))})"
-        )
-        kept = tuple(n for n in names if n not in unknown)
-        raise Invalid(reason, kept=kept) if kept else Invalid(reason)
-
-    def valid(self, value: object) -> bool:
-        return isinstance(value, tuple) and all(n in self.known() for n in value)
-
-    def show(self, value: object) -> str:
-        return ",".join(value) if isinstance(value, tuple) and value else "none"
-
-
-class MeterRule(Kind[str]):
-    """``drop``, ``keep``, or meter names separated by commas (kept in order, once each)."""
-
-    expected = "drop, keep or a comma-separated list of meter names"
-
-    def parse(self, text: str) -> str:
-        word = text.strip()
-        if word.lower() in {"drop", "keep"}:
-            return word.lower()
-        names = [part.strip() for part in word.split(",") if part.strip()]
-        if not names:
-            raise self.invalid()
-        return ",".join(dict.fromkeys(names))
-
-    def valid(self, value: object) -> bool:
-        if not isinstance(value, str) or not value:
+    def parse(self, text: str) -> bool:
+        word = text.strip().lower()
+        if word in _TRUE:
+            return True
+        if word in _FALSE:
             return False
-        parts = value.split(",")
-        return all(p and p == p.strip() for p in parts) and len(set(parts)) == len(parts)
+        raise self.invalid()
+
+    def valid(self, value: object) -> bool:
+        return isinstance(value, bool)
+
+    def show(self, value: object) -> str:
+        return str(value).lower()
 
 
 @dataclass(frozen=True)
-class InstanceOf(Kind[object]):
-    """A value of ``cls`` (fields built from several variables; ``cls`` checks itself)."""
+class Choice(Kind[str]):
+    """One word of ``options``, in any case."""
 
-    cls: type
-    expected: str = "an instance of the field's class"
+    options: tuple[str, ...]
 
-    def parse(self, text: str) -> object:  # pragma: no cover - never read from text
-        raise self.invalid()
+    @property
+    def expected(self) -> str:  # type: ignore[override]
+        return "one of " + ", ".join(self.options)
 
-    def valid(self, value: object) -> bool:
-        return isinstance(value, self.cls)
-
-
-class Signals(Kind[frozenset[str]]):
-    """A subset of the two exported signals, ``traces`` and ``metrics``."""
-
-    expected = "a set of signals among traces, metrics"
-
-    def parse(self, text: str) -> frozenset[str]:  # pragma: no cover - never read from text
-        raise self.invalid()
+    def parse(self, text: str) -> str:
+        word = text.strip().lower()
+        if word not in self.options:
+            raise self.invalid()
+        return word
 
     def valid(self, value: object) -> bool:
-        return isinstance(value, frozenset) and value <= {"traces", "metrics"}
+        return value in self.options
+
+
+class Text(Kind[str]):
+    """Any text; surrounding whitespace is dropped."""
+
+    expected = "a non-empty text"
+
+    def parse(self, text: str) -> str:
+        return text.strip()
+
+    def valid(self, value: object) -> bool:
+        return isinstance(value, str) and value.strip() == value and value != ""
+
+
+class Raw(Kind[str]):
+    """The text exactly as given (whitespace and all): checked where it is used."""
+
+    expected = "a text"
+
+    def parse(self, text: str) -> str:
+        return text
+
+    def valid(self, value: object) -> bool:
+        return isinstance(value, str)
+
+
+@dataclass(frozen=True)
+class Names(Kind[frozenset[str]]):
+    """A comma-separated set of names (empty items skipped), lower-cased when ``lower``."""
+
+    lower: bool = False
+    expected: str = "a comma-separated list of names"
+    expected_in_code: str = "a frozenset of names"
+
+    def parse(self, text: str) -> frozenset[str]:
+        parts = (part.strip() for part in text.split(","))
+        return frozenset(p.lower() if self.lower else p for p in parts if p)
+
+    def valid(self, value: object) -> bool:
+        return isinstance(value, frozenset) and all(
+            isinstance(v, str) and v and v == v.strip() for v in value
+        )
+
+    def show(self, value: object) -> str:
+        return ",".join(sorted(value)) if isinstance(value, frozenset) and value else "none"
+
+
+@cache
+def entry_point_names(group: str) -> frozenset[str]:
+    """The names installed packages register under entry-point ``group`` (read once)."""
+    return frozenset(e.name for e in entry_points(group=group))
+
+
+@dataclass(frozen=True)
+class EntryPoint(Kind[str]):
+    """The name of an entry point some installed package registers under ``group``."""
+
+    group: str
+    what: str
+
+    @property
+    def expected(self) -> str:  # type: ignore[override]
+        return f"the name of an installed {self.what}"
+
+    def parse(self, text: str) -> str:
+        name = text.strip()
+        if name not in entry_point_names(self.group):
+            known = ", ".join(sorted(entry_point_names(self.group))) or "none installed"
+            raise Invalid(f"no installed {self.what} is called {name!r} (known: {known})")
+        return name
+
+    def valid(self, value: object) -> bool:
+        return isinstance(value, str) and value in entry_point_names(self.group)
+
+
+@dataclass(frozen=True)
+class Maybe(Kind[T_co | None]):
+    """``kind``'s values, or ``None`` (a field whose variable is unset by default)."""
+
+    kind: Kind[T_co]
+
+    @property
+    def expected(self) -> str:  # type: ignore[override]
+        return f"{self.kind.expected_in_code}, or None"
+
+    def parse(self, text: str) -> T_co | None:
+        return self.kind.parse(text)
+
+    def valid(self, value: object) -> bool:
+        return value is None or self.kind.valid(value)

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
 from azora_otel._access import OPEN, MetricsAccess, access_from
-from azora_otel._env import Kind, Maybe, Text, Variable, check_fields
-from azora_otel._kinds import InstanceOf, MetricsPath, Signals
+from azora_otel._distro_kinds import InstanceOf, MetricsPath, Signals
+from azora_otel._env import Variable, check_fields
+from azora_otel._kinds import Kind, Maybe, Text
 from azora_otel._other_metrics import OtherMetrics
 from azora_otel._variables import (
     AZORA_ERROR_RATE_WINDOW_S,

@@ -18,18 +18,15 @@ and are not rows: the distro makes no decision from them.
 
 from __future__ import annotations
 
-from azora_otel._env import (
-    Boolean,
-    Choice,
-    EntryPoint,
-    Integer,
-    Names,
-    Number,
-    Raw,
-    Text,
-    Variable,
+from azora_otel._distro_kinds import (
+    Detectors,
+    Exporters,
+    MeterRule,
+    MetricsPath,
+    ResourceAttributes,
 )
-from azora_otel._kinds import Detectors, Exporters, MeterRule, MetricsPath, ResourceAttributes
+from azora_otel._env import Variable
+from azora_otel._kinds import Boolean, Choice, EntryPoint, Integer, Names, Number, Raw, Text
 
 UNKNOWN_SERVICE = "unknown_service"
 """The service name unless ``OTEL_SERVICE_NAME`` or ``OTEL_RESOURCE_ATTRIBUTES`` gives one."""

@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from azora_otel import Settings
 from azora_otel._exchange import OTHER_METHOD, STANDARD_METHODS, normalize_method
 from azora_otel._providers import build_metric_readers
-from azora_otel._routes import UNMATCHED_ROUTE, NativeRoutes, RouteTable
+from azora_otel._route_table import RouteTable
+from azora_otel._routes import UNMATCHED_ROUTE, NativeRoutes
 from azora_otel._sql import (
     MAX_LABEL_LENGTH,
     OPERATIONS,

@@ -110,10 +110,10 @@ def test_credential_providers_are_carried_by_settings(
     """A provider the environment names is one upstream will load: the session is left to it
     (``mine`` stands for an installed provider; an unknown name is reported and ignored, so
     the exporter is not broken by it)."""
-    from azora_otel import Settings, _env
+    from azora_otel import Settings, _kinds
 
     monkeypatch.setattr(
-        _env, "entry_point_names", lambda group: frozenset({"mine"}) | _real_names(group)
+        _kinds, "entry_point_names", lambda group: frozenset({"mine"}) | _real_names(group)
     )
     assert Settings.from_env(environ).credential_provider_signals == signals
     unknown = {"OTEL_PYTHON_EXPORTER_OTLP_HTTP_CREDENTIAL_PROVIDER": "nothing-installed"}
