@@ -61,8 +61,12 @@ class Exporters(Kind[tuple[str, ...]]):
     def expected_in_code(self) -> str:
         return "a tuple of installed exporter names, each once, such as ('otlp',)"
 
+    def built_in(self) -> frozenset[str]:
+        """Names the distro resolves itself (``prometheus``: its own exposition)."""
+        return frozenset({"otlp", "prometheus"} if self.signal == "metrics" else {"otlp"})
+
     def known(self) -> frozenset[str]:
-        return entry_point_names(f"opentelemetry_{self.signal}_exporter") | {"otlp"}
+        return entry_point_names(f"opentelemetry_{self.signal}_exporter") | self.built_in()
 
     def parse(self, text: str) -> tuple[str, ...]:
         names = tuple(dict.fromkeys(p.strip().lower() for p in text.split(",") if p.strip()))
@@ -83,12 +87,13 @@ class Exporters(Kind[tuple[str, ...]]):
         raise Invalid(reason, kept=kept) if kept else Invalid(reason)
 
     def valid(self, value: object) -> bool:
-        return (
-            isinstance(value, tuple)
-            and len(set(value)) == len(value)
-            and all(isinstance(n, str) for n in value)
-            and set(value) <= self.known()
-        )
+        if not isinstance(value, tuple) or not all(isinstance(n, str) for n in value):
+            return False
+        if len(set(value)) != len(value):
+            return False
+        if set(value) <= self.built_in():  # the defaults: no entry-point scan at start-up
+            return True
+        return set(value) <= self.known()
 
     def show(self, value: object) -> str:
         return ",".join(value) if isinstance(value, tuple) and value else "none"

@@ -89,7 +89,11 @@ def check_fields(owner: object, kinds: Mapping[str, Kind[object]]) -> None:
     variable (``invalid Settings.error_rate_window_s=0: expected ...``)."""
     for name, kind in kinds.items():
         value = getattr(owner, name)
-        if not kind.valid(value):
+        try:
+            ok = kind.valid(value)
+        except TypeError:  # a foreign value (unhashable, uncomparable): not one of ours
+            ok = False
+        if not ok:
             raise ValueError(
                 f"invalid {type(owner).__name__}.{name}={value!r}: expected {kind.expected_in_code}"
             )
