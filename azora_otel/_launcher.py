@@ -30,7 +30,8 @@ examples:
   azora-otel-instrument uvicorn app:app --port 8000
   azora-otel-instrument gunicorn -k uvicorn.workers.UvicornWorker -w 4 app:app
 
-configuration (environment variables):
+configuration (environment variables; an empty value counts as unset, except that
+an empty token, token file or network list locks the exposition):
 {configuration}
 
 Invalid values are reported and replaced by their defaults; the service always starts.
