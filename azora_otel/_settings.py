@@ -202,8 +202,9 @@ def _combine(v: _Values, problems: list[str]) -> dict[str, Any]:
             problems,
         ),
         other_metrics=OtherMetrics(v[AZORA_OTHER_METRICS], v[AZORA_OTHER_METRICS_LIMIT]),
-        traces_otlp_protocol=v[OTEL_EXPORTER_OTLP_TRACES_PROTOCOL]
-        or v[OTEL_EXPORTER_OTLP_PROTOCOL],
+        traces_otlp_protocol=(
+            v[OTEL_EXPORTER_OTLP_TRACES_PROTOCOL] or v[OTEL_EXPORTER_OTLP_PROTOCOL]
+        ),
         metrics_otlp_protocol=(
             v[OTEL_EXPORTER_OTLP_METRICS_PROTOCOL] or v[OTEL_EXPORTER_OTLP_PROTOCOL]
         ),
