@@ -8,13 +8,13 @@ Run a service under ``azora-otel-instrument``, or in code::
 """
 
 from azora_otel._db_api import db_query, track_db_query
+from azora_otel._fastapi import instrument_app
 from azora_otel._instruments import DEFAULT_VIEWS
 from azora_otel._settings import Settings
 from azora_otel._setup import (
     configure,
     get_metrics,
     get_performance_stats,
-    instrument_app,
     shutdown,
 )
 from azora_otel._sqlalchemy import instrument_engine

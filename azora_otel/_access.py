@@ -26,18 +26,14 @@ import hmac
 import ipaddress
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-AZORA_METRICS_TOKEN = "AZORA_METRICS_TOKEN"  # noqa: S105 - the variable's name
-"""Bearer token scrapes of the exposition must send. Unset by default (no token)."""
-
-AZORA_METRICS_TOKEN_FILE = "AZORA_METRICS_TOKEN_FILE"  # noqa: S105 - the variable's name
-"""A file holding that token (read once at start-up), instead of the variable."""
-
-AZORA_METRICS_ALLOWED_NETWORKS = "AZORA_METRICS_ALLOWED_NETWORKS"
-"""Comma-separated networks (``10.0.0.0/8,192.168.1.7``) whose clients may read the
-exposition. Unset by default (any client)."""
+from azora_otel._variables import (
+    AZORA_METRICS_ALLOWED_NETWORKS,
+    AZORA_METRICS_TOKEN,
+    AZORA_METRICS_TOKEN_FILE,
+)
 
 REALM = "metrics"
 _MAX_TOKEN_FILE_BYTES = 4096
@@ -78,6 +74,28 @@ class MetricsAccess:
     token: bytes | None = None
     networks: tuple[Network, ...] = ()
     locked: bool = False
+
+    def __post_init__(self) -> None:
+        """Built in code, a bad value is a programmer's error (the token is never shown)."""
+        token = self.token
+        if token is not None and not (
+            isinstance(token, bytes) and token and set(token) <= _TOKEN_CHARS
+        ):
+            raise ValueError(
+                "invalid MetricsAccess.token: expected None or non-empty bytes of visible "
+                "ASCII (what an Authorization header carries)"
+            )
+        if not isinstance(self.networks, tuple) or not all(
+            isinstance(n, ipaddress.IPv4Network | ipaddress.IPv6Network) for n in self.networks
+        ):
+            raise ValueError(
+                f"invalid MetricsAccess.networks={self.networks!r}: expected a tuple of "
+                "ipaddress networks"
+            )
+        if not isinstance(self.locked, bool):
+            raise ValueError(  # noqa: TRY004 - one exception type for every bad field
+                f"invalid MetricsAccess.locked={self.locked!r}: expected a bool"
+            )
 
     def __repr__(self) -> str:
         networks = ",".join(str(n) for n in self.networks) or "any"
@@ -144,40 +162,42 @@ def is_loopback(host: str | None) -> bool:
     return address is not None and address.is_loopback
 
 
-def parse_access(environ: Mapping[str, str]) -> tuple[MetricsAccess, list[str]]:
-    """The access rules from the environment, and a message per unusable setting."""
-    problems: list[str] = []
-    token = _token(environ, problems)
-    networks = _networks(environ.get(AZORA_METRICS_ALLOWED_NETWORKS), problems)
-    if problems:
-        return MetricsAccess(locked=True), problems
-    return MetricsAccess(token=token, networks=networks), problems
+def access_from(
+    token_file: str | None, token: str | None, networks: str | None, problems: list[str]
+) -> MetricsAccess:
+    """The access rules from the three variables as given (``None``: unset); each
+    unusable one adds a message to ``problems`` and locks the exposition."""
+    found: list[str] = []
+    secret = _token(token, token_file, found)
+    allowed = _networks(networks, found)
+    problems.extend(found)
+    if found:
+        return MetricsAccess(locked=True)
+    return MetricsAccess(token=secret, networks=allowed)
 
 
 _LOCKED_NOTE = "the exposition answers 503 to every request until it is fixed"
 
 
-def _token(environ: Mapping[str, str], problems: list[str]) -> bytes | None:
-    raw = environ.get(AZORA_METRICS_TOKEN)
-    path = environ.get(AZORA_METRICS_TOKEN_FILE)
+def _token(raw: str | None, path: str | None, problems: list[str]) -> bytes | None:
+    token_name, file_name = AZORA_METRICS_TOKEN.name, AZORA_METRICS_TOKEN_FILE.name
     if raw is not None and path is not None:
         problems.append(
-            f"invalid {AZORA_METRICS_TOKEN} and {AZORA_METRICS_TOKEN_FILE}: both are set, "
-            f"set only one; {_LOCKED_NOTE}"
+            f"invalid {token_name} and {file_name}: both are set, set only one; {_LOCKED_NOTE}"
         )
         return None
     if raw is not None:
-        return _checked_token(raw.encode("utf-8", "replace"), AZORA_METRICS_TOKEN, problems)
+        return _checked_token(raw.encode("utf-8", "replace"), token_name, problems)
     if path is None:
         return None
     content = _read_token_file(path, problems)
     if content is None:
         return None
-    return _checked_token(content, f"{AZORA_METRICS_TOKEN_FILE}={path!r}", problems)
+    return _checked_token(content, f"{file_name}={path!r}", problems)
 
 
 def _read_token_file(path: str, problems: list[str]) -> bytes | None:
-    what = f"invalid {AZORA_METRICS_TOKEN_FILE}={path!r}"
+    what = f"invalid {AZORA_METRICS_TOKEN_FILE.name}={path!r}"
     if not path.strip():
         problems.append(f"{what}: expected a file path; {_LOCKED_NOTE}")
         return None
@@ -224,7 +244,7 @@ def _networks(raw: str | None, problems: list[str]) -> tuple[Network, ...]:
     if bad or not entries:
         shown = ", ".join(repr(b) for b in bad) if bad else "nothing"
         problems.append(
-            f"invalid {AZORA_METRICS_ALLOWED_NETWORKS}={raw!r}: {shown} is not a network "
+            f"invalid {AZORA_METRICS_ALLOWED_NETWORKS.name}={raw!r}: {shown} is not a network "
             f"(expected CIDRs or addresses such as 10.0.0.0/8,192.168.1.7); {_LOCKED_NOTE}"
         )
         return ()
@@ -250,7 +270,8 @@ def warn_if_exposed(access: MetricsAccess, server_host: str | None, where: str) 
     _warned.add(where)
     detail = (
         f"/metrics is served without protection on {where} at {address}, reachable from "
-        f"other hosts: set {AZORA_METRICS_TOKEN_FILE} or {AZORA_METRICS_ALLOWED_NETWORKS}"
+        f"other hosts: set {AZORA_METRICS_TOKEN_FILE.name} or "
+        f"{AZORA_METRICS_ALLOWED_NETWORKS.name}"
         + (", or bind it to 127.0.0.1 (AZORA_METRICS_HOST)" if where != "the app's port" else "")
     )
     _log.warning(

@@ -41,7 +41,7 @@ def track_db_query(
     nothing when the distro is not configured; never raises.
     """
     try:
-        current = telemetry if telemetry is not None else _state.get()
+        current = telemetry if telemetry is not None else _state.get_or_rebuild()
         if current is None:
             return
         duration = float(duration_ms)

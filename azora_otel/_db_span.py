@@ -33,11 +33,8 @@ is not the span's business. An in-memory database has no name.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
+from collections.abc import Collection
 from typing import Any
-
-OPT_IN = "OTEL_SEMCONV_STABILITY_OPT_IN"
 
 OLD, NEW, DUP = "old", "new", "dup"
 
@@ -49,10 +46,11 @@ _MEMORY = frozenset({"", ":memory:"})
 Attributes = dict[str, str | int]
 
 
-def semconv_mode(environ: Mapping[str, str]) -> str:
-    """``old``, ``new`` or ``dup`` from ``OTEL_SEMCONV_STABILITY_OPT_IN`` (``database``,
-    ``database/dup``; ``database/dup`` wins when both are listed)."""
-    values = {v.strip().lower() for v in environ.get(OPT_IN, "").split(",")}
+def semconv_mode(opt_in: Collection[str]) -> str:
+    """``old``, ``new`` or ``dup`` from ``OTEL_SEMCONV_STABILITY_OPT_IN`` as
+    ``Settings.semconv_opt_in`` holds it (``database``, ``database/dup``;
+    ``database/dup`` wins when both are listed)."""
+    values = opt_in
     if "database/dup" in values:
         return DUP
     return NEW if "database" in values else OLD
@@ -122,8 +120,3 @@ class Connection:
 def _put(attributes: Attributes, key: str, value: str | int | None) -> None:
     if value is not None and value != "":
         attributes[key] = value
-
-
-def connection(engine: Any, environ: Mapping[str, str] = os.environ) -> Connection:
-    """The shared span attributes of ``engine``'s statements, in the mode ``environ`` asks."""
-    return Connection(engine, semconv_mode(environ))

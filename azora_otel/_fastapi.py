@@ -27,7 +27,8 @@ from azora_otel._exchange import RouteLabels
 from azora_otel._exposition import ExactNamePrometheusReader
 from azora_otel._http import ASGIApp, ExpositionRoute, MetricsMiddleware, RequestRecorder
 from azora_otel._native_gate import gate_native_telemetry
-from azora_otel._routes import NATIVE_ROUTES, NativeRoutes, RouteTable, app_routes_path
+from azora_otel._route_table import RouteTable
+from azora_otel._routes import NATIVE_ROUTES, NativeRoutes, app_routes_path
 from azora_otel._telemetry import Telemetry
 
 _log = logging.getLogger("azora_otel")
@@ -45,7 +46,7 @@ def _telemetry_for(app: Any) -> Callable[[], Telemetry | None]:
     bound: Telemetry | None = getattr(app, _APP_TELEMETRY, None)
     if bound is not None:
         return lambda: bound
-    return _state.get
+    return _state.get_or_rebuild
 
 
 def _exposition_route(app: Any) -> ExpositionRoute:
@@ -72,6 +73,10 @@ def _native_config(
         "operation_spans": telemetry.settings.fastapi_operation_spans,
         "exclude": exclude,
     }
+
+
+def _logger_provider_set(telemetry: Telemetry) -> bool:
+    return telemetry.settings.logger_provider is not None
 
 
 def _wrap_stack(app: Any, stack: ASGIApp) -> ASGIApp:
@@ -158,7 +163,7 @@ def _add_contrib_spans(app: Any, telemetry: Telemetry) -> None:
     )
 
 
-def install_hooks() -> None:
+def instrument_every_app() -> None:
     """Instrument every FastAPI application created or first served from now on."""
     from fastapi import FastAPI  # noqa: PLC0415
 
@@ -168,7 +173,7 @@ def install_hooks() -> None:
     original_build = FastAPI.build_middleware_stack
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-        telemetry = _state.get()
+        telemetry = _state.get_or_rebuild()
         exposition = _exposition_route(self)
         if NATIVE_TELEMETRY and telemetry is not None:
             user: MutableMapping[str, Any] = kwargs.get("telemetry") or {}
@@ -176,7 +181,7 @@ def install_hooks() -> None:
             kwargs["telemetry"] = {**ours, **user, "exclude": ours["exclude"]}
         original_init(self, *args, **kwargs)
         if NATIVE_TELEMETRY and telemetry is not None:
-            gate_native_telemetry(self)
+            gate_native_telemetry(self, logger_provider_from_env=_logger_provider_set(telemetry))
         if not NATIVE_TELEMETRY and telemetry is not None:
             try:
                 _add_contrib_spans(self, telemetry)
@@ -201,8 +206,8 @@ def install_hooks() -> None:
     setattr(FastAPI, _PATCHED, True)
 
 
-def uninstall_hooks() -> None:
-    """Undo :func:`install_hooks` (tests)."""
+def uninstrument_every_app() -> None:
+    """Undo :func:`instrument_every_app` (tests)."""
     from fastapi import FastAPI  # noqa: PLC0415
 
     if not getattr(FastAPI, _PATCHED, False):
@@ -213,21 +218,22 @@ def uninstall_hooks() -> None:
     setattr(FastAPI, _PATCHED, False)
 
 
-def instrument_app(app: Any, telemetry: Telemetry | None = None) -> None:
-    """Instrument one existing application (created before or without the launcher).
+def instrument_app(app: Any, telemetry: Telemetry | None = None) -> Any:
+    """Instrument one FastAPI application (created before or without the launcher) and
+    return it. Safe to call twice.
 
     With ``telemetry`` the app records into it; otherwise into the process-wide distro.
     """
     if getattr(app, "_azora_instrumented", False):
-        return
+        return app
     if telemetry is not None:
         setattr(app, _APP_TELEMETRY, telemetry)
-    current = telemetry or _state.get()
+    current = telemetry or _state.get_or_rebuild()
     if current is not None:
         native = getattr(app, "_telemetry", None)
         if NATIVE_TELEMETRY and isinstance(native, dict):
             native.update(_native_config(current, _exposition_route(app), native.get("exclude")))
-            gate_native_telemetry(app)
+            gate_native_telemetry(app, logger_provider_from_env=_logger_provider_set(current))
         elif not NATIVE_TELEMETRY and not getattr(app, "_is_instrumented_by_opentelemetry", False):
             if getattr(app, _OUTER, False):  # the contrib wrapper must go inside ours
                 app.build_middleware_stack = app._azora_inner_build
@@ -236,3 +242,4 @@ def instrument_app(app: Any, telemetry: Telemetry | None = None) -> None:
     _wrap_outermost(app)
     app.middleware_stack = None  # rebuilt on the next request, with the middleware
     app._azora_instrumented = True
+    return app

@@ -11,12 +11,14 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import textwrap
 from collections.abc import Sequence
 
 from azora_otel._settings import Settings
+from azora_otel._variables import VARIABLES
 from azora_otel._version import __version__
 
-USAGE = """\
+_USAGE = """\
 usage: azora-otel-instrument [--help] [--version] COMMAND [ARGS...]
 
 Run COMMAND with the azora-otel OpenTelemetry distro: FastAPI and SQLAlchemy
@@ -28,31 +30,31 @@ examples:
   azora-otel-instrument uvicorn app:app --port 8000
   azora-otel-instrument gunicorn -k uvicorn.workers.UvicornWorker -w 4 app:app
 
-configuration (environment; see the README for all of it):
-  PERF_API_LATENCY_MS   slow-request threshold, ms           (default 100)
-  PERF_DB_QUERY_MS      slow-query threshold, ms             (default 50)
-  PERF_ERROR_RATE       error-rate threshold, 0..1           (default 0.001)
-  AZORA_METRICS_PATH    exposition path on the app's port    (default /metrics; off)
-  AZORA_METRICS_PORT    serve the exposition on its own port instead
-  AZORA_METRICS_HOST    address that port binds to           (default 127.0.0.1)
-  AZORA_METRICS_TOKEN_FILE, AZORA_METRICS_TOKEN
-                        bearer token scrapes must send (a file holding it, or the token)
-  AZORA_METRICS_ALLOWED_NETWORKS
-                        client networks that may scrape, e.g. 10.0.0.0/8,192.168.1.7
-  AZORA_OTHER_METRICS   other meters' metrics: drop | keep | meter,names (default drop)
-  AZORA_OTHER_METRICS_LIMIT
-                        label sets per kept instrument of another meter (default 200)
-  AZORA_LOG_FORMAT      text | json | off                    (default text)
-  AZORA_SAMPLING_GATE   sample before building span attributes (default true)
-  AZORA_SPAN_ENCODER    azora | upstream OTLP span encoding  (default azora)
-  OTEL_SERVICE_NAME, OTEL_RESOURCE_ATTRIBUTES, OTEL_METRICS_EXPORTER (default prometheus;
-  otlp pushes to a collector), OTEL_TRACES_EXPORTER, OTEL_EXPORTER_OTLP_*, OTEL_TRACES_SAMPLER,
-  OTEL_PYTHON_DISABLED_INSTRUMENTATIONS keep their OpenTelemetry meaning.
+configuration (environment variables; an empty value counts as unset, except that
+an empty token, token file or network list locks the exposition):
+{configuration}
 
 Invalid values are reported and replaced by their defaults; the service always starts.
 An unusable exposition protection (empty token, unreadable token file, bad network)
 locks the exposition instead (503 to every scrape): it is never served unprotected.
 """
+
+
+def _configuration_help() -> str:
+    """One entry per row of the variables table, in its order."""
+    lines: list[str] = []
+    for row in VARIABLES:
+        default = "unset by default" if row.unset_by_default else f"default {row.shown_default}"
+        lines.append(f"  {row.name} ({default})")
+        lines.extend(
+            textwrap.wrap(
+                row.doc.replace("`", ""), 79, initial_indent=" " * 6, subsequent_indent=" " * 6
+            )
+        )
+    return "\n".join(lines)
+
+
+USAGE = _USAGE.format(configuration=_configuration_help())
 
 
 def _sitecustomize_dir() -> str:

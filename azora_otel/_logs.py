@@ -103,15 +103,18 @@ def emit(level: int, event: str, message: str, fields: dict[str, Any]) -> None:
 
 
 class TextFormatter(logging.Formatter):
-    """One line per record: time, level, logger, then the record's fields as ``key=value``.
+    """One line per record: time (UTC, to the second), level, logger, then the record's
+    fields as ``key=value``.
 
     ``2026-11-27T10:00:00Z WARNING azora_otel event=slow_request method=GET route=/x
-    status_code=200 duration_ms=183.6 threshold_ms=100.0``. Values are written as they
-    are unless they are empty or hold a space, ``"``, ``=``, ``\\`` or a non-printable
-    character (newline, tab, escape sequences, Unicode line separators): then they are
-    written as a JSON string (``json.loads`` gives the value back) whose non-printable
-    characters are all ``\\uXXXX`` escapes. A record without fields shows its message
-    with the same escapes; an exception is appended as ``exception="..."``.
+    status_code=200 duration_ms=183.6 threshold_ms=100.0``. A float is written with one
+    decimal from 1 up (``183.6``) and with six significant digits below (``0.000125``);
+    any other value as ``str()`` gives it, unless that is empty or holds a space, ``"``,
+    ``=``, ``\\`` or a non-printable character (newline, tab, escape sequences, Unicode
+    line separators): then it is written as a JSON string (``json.loads`` gives the
+    text back) whose non-printable characters are all ``\\uXXXX`` escapes. In a key,
+    each of those characters becomes ``_``. A record without fields shows its message,
+    non-printable characters escaped; an exception is appended as ``exception="..."``.
     """
 
     def format(self, record: logging.LogRecord) -> str:

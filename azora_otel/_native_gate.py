@@ -18,7 +18,6 @@ WebSockets, or when the provider has no gate.
 
 from __future__ import annotations
 
-import os
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -57,7 +56,6 @@ class _RawHeaders(Getter[list[tuple[bytes, bytes]]]):
 
 
 _GETTER = _RawHeaders()
-_LOGGER_PROVIDER_FROM_ENV = "OTEL_PYTHON_LOGGER_PROVIDER" in os.environ
 
 
 def _default_propagation(propagator: object) -> bool:
@@ -71,8 +69,9 @@ def _default_propagation(propagator: object) -> bool:
 class GatedNativeTelemetry:
     """Drop-in for FastAPI's ``NativeTelemetry`` that skips it for dropped requests."""
 
-    def __init__(self, native: Any) -> None:
+    def __init__(self, native: Any, *, logger_provider_from_env: bool = False) -> None:
         self._native = native
+        self._logger_provider_from_env = logger_provider_from_env
         self.config = native.config
         self._propagator: object = None
         self._default_propagation = False
@@ -90,7 +89,9 @@ class GatedNativeTelemetry:
         if scope["type"] != "http" or not config.get("tracing") or config.get("metrics"):
             return None
         if config.get("logs"):
-            provider = config.get("logger_provider") or _global_logger_provider()
+            provider = config.get("logger_provider") or _global_logger_provider(
+                self._logger_provider_from_env
+            )
             if provider is not self._logs_provider:  # FastAPI's rule, once per provider
                 self._logs_active = _native_logs_active(config, provider)
                 self._logs_provider = provider
@@ -167,13 +168,14 @@ class GatedNativeTelemetry:
             scope.pop("fastapi.telemetry", None)
 
 
-def _global_logger_provider() -> Any:
+def _global_logger_provider(from_env: bool) -> Any:
     """``_logs.get_logger_provider()`` without its per-call environment lookup: the
-    global is read directly unless a provider may still come from the environment."""
+    global is read directly unless a provider may still come from the environment
+    (``from_env``: ``OTEL_PYTHON_LOGGER_PROVIDER`` is set, ``Settings.logger_provider``)."""
     provider = getattr(_logs_internal, "_LOGGER_PROVIDER", None)
     if provider is not None:
         return provider
-    if _LOGGER_PROVIDER_FROM_ENV:
+    if from_env:
         return _logs.get_logger_provider()
     return getattr(_logs_internal, "_PROXY_LOGGER_PROVIDER", None) or _logs.get_logger_provider()
 
@@ -198,9 +200,15 @@ except ImportError:  # FastAPI < 0.142: no native telemetry to gate
 _REQUEST_TELEMETRY_KEY: str | None = _KEY
 
 
-def gate_native_telemetry(app: Any) -> None:
-    """Wrap ``app``'s native telemetry (FastAPI >= 0.142) with the sampling gate (idempotent)."""
+def gate_native_telemetry(app: Any, *, logger_provider_from_env: bool = False) -> None:
+    """Wrap ``app``'s native telemetry (FastAPI >= 0.142) with the sampling gate (idempotent).
+
+    ``logger_provider_from_env``: whether the OpenTelemetry API may still build a global
+    logger provider from ``OTEL_PYTHON_LOGGER_PROVIDER`` (``Settings.logger_provider``).
+    """
     native = getattr(app, "_native_telemetry", None)
     if native is None or isinstance(native, GatedNativeTelemetry):
         return
-    app._native_telemetry = GatedNativeTelemetry(native)
+    app._native_telemetry = GatedNativeTelemetry(
+        native, logger_provider_from_env=logger_provider_from_env
+    )

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 from opentelemetry.exporter.prometheus._mapping import sanitize_full_name
@@ -43,16 +42,9 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.view import DropAggregation, View
 from opentelemetry.util.types import Attributes
 
+from azora_otel._env import check_fields
 from azora_otel._instruments import CONTRACT_NAMES, METER_NAME
-
-AZORA_OTHER_METRICS = "AZORA_OTHER_METRICS"
-"""``drop`` (default), ``keep``, or a comma-separated list of meter names to keep."""
-
-AZORA_OTHER_METRICS_LIMIT = "AZORA_OTHER_METRICS_LIMIT"
-"""Label sets per instrument of another meter, 1-10000. Default 200."""
-
-DEFAULT_LIMIT = 200
-MAX_LIMIT = 10_000
+from azora_otel._variables import AZORA_OTHER_METRICS, AZORA_OTHER_METRICS_LIMIT
 
 _log = logging.getLogger("azora_otel")
 _RESERVED = frozenset(name.removesuffix("_total") for name in CONTRACT_NAMES)
@@ -62,9 +54,14 @@ _RESERVED = frozenset(name.removesuffix("_total") for name in CONTRACT_NAMES)
 class OtherMetrics:
     """What to export of meters other than the distro's."""
 
-    rule: str = "drop"
+    rule: str = AZORA_OTHER_METRICS.default
     """``drop``, ``keep``, or the kept meter names, comma-separated."""
-    limit: int = DEFAULT_LIMIT
+    limit: int = AZORA_OTHER_METRICS_LIMIT.default
+
+    def __post_init__(self) -> None:
+        check_fields(
+            self, {"rule": AZORA_OTHER_METRICS.kind, "limit": AZORA_OTHER_METRICS_LIMIT.kind}
+        )
 
     def keeps(self, meter_name: str) -> bool:
         if meter_name == METER_NAME or self.rule == "keep":
@@ -72,23 +69,6 @@ class OtherMetrics:
         if self.rule == "drop":
             return False
         return meter_name in self.rule.split(",")
-
-
-def parse_rule(raw: str | None, problems: list[str]) -> str:
-    """``AZORA_OTHER_METRICS`` normalised; an invalid value is reported and ``drop`` used."""
-    if raw is None:
-        return "drop"
-    word = raw.strip()
-    if word.lower() in {"drop", "keep"}:
-        return word.lower()
-    names = [part.strip() for part in word.split(",") if part.strip()]
-    if not names:
-        problems.append(
-            f"invalid {AZORA_OTHER_METRICS}={raw!r}: expected drop, keep or a comma-separated "
-            "list of meter names; using the default (drop)"
-        )
-        return "drop"
-    return ",".join(dict.fromkeys(names))
 
 
 def takes_contract_name(instrument_name: str) -> bool:
@@ -156,7 +136,7 @@ class ContractMeterProvider(MeterProvider):
                 "azora-otel: metrics of meter %s are not exported (%s=%s; set it to keep, "
                 "or to a list of meter names that includes this one, to export them)",
                 name,
-                AZORA_OTHER_METRICS,
+                AZORA_OTHER_METRICS.name,
                 self._other_metrics.rule,
                 level=logging.INFO,
             )
@@ -176,22 +156,3 @@ def _say_once(
             return
         _said.add(key)
     _log.log(level, message, *args)
-
-
-def parse(environ: Mapping[str, str], problems: list[str]) -> OtherMetrics:
-    """``AZORA_OTHER_METRICS`` and ``AZORA_OTHER_METRICS_LIMIT`` from the environment."""
-    rule = parse_rule(environ.get(AZORA_OTHER_METRICS), problems)
-    raw = environ.get(AZORA_OTHER_METRICS_LIMIT)
-    limit = DEFAULT_LIMIT
-    if raw is not None:
-        try:
-            limit = int(raw.strip())
-        except ValueError:
-            limit = 0
-        if not 1 <= limit <= MAX_LIMIT:
-            problems.append(
-                f"invalid {AZORA_OTHER_METRICS_LIMIT}={raw!r}: expected a whole number from 1 "
-                f"to {MAX_LIMIT}; using the default ({DEFAULT_LIMIT})"
-            )
-            limit = DEFAULT_LIMIT
-    return OtherMetrics(rule=rule, limit=limit)

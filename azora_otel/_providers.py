@@ -1,20 +1,44 @@
-"""Builds the OpenTelemetry providers from settings. Nothing here touches globals."""
+"""Builds the OpenTelemetry providers from settings. Nothing here touches globals.
+
+Every decision is made from ``Settings`` alone (the resource, the exemplar filter,
+the sampler, which exporter class ``otlp`` means, whether an OTLP/HTTP exporter gets
+the CA-pinning session), so ``Telemetry.build(Settings.from_env(mapping))`` does what
+``mapping`` says whatever ``os.environ`` holds. What is left to the environment are
+the variables upstream classes read at construction on their own: the OTLP
+exporters' endpoint, headers, timeout, compression and certificates, the batch
+span processor's ``OTEL_BSP_*``, the span limits, and the SDK providers'
+``OTEL_SDK_DISABLED`` (the distro does not build them at all when it is set).
+"""
 
 from __future__ import annotations
 
 import logging
-import os
 import uuid
 from collections.abc import Sequence
+from importlib.metadata import entry_points
 from typing import Any
 
-from opentelemetry.sdk.environment_variables import OTEL_METRICS_EXEMPLAR_FILTER
-from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
+from opentelemetry.sdk.metrics import (
+    AlwaysOffExemplarFilter,
+    AlwaysOnExemplarFilter,
+    ExemplarFilter,
+    MeterProvider,
+    TraceBasedExemplarFilter,
+)
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.metrics.view import View
-from opentelemetry.sdk.resources import OTELResourceDetector, Resource
+from opentelemetry.sdk.resources import (
+    TELEMETRY_SDK_LANGUAGE,
+    TELEMETRY_SDK_NAME,
+    TELEMETRY_SDK_VERSION,
+    Resource,
+    ResourceDetector,
+    get_aggregated_resources,
+)
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import sampling as sdk_sampling
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.version import __version__ as sdk_version
 
 from azora_otel._exposition import ExactNamePrometheusReader
 from azora_otel._instruments import DEFAULT_VIEWS
@@ -28,24 +52,52 @@ from azora_otel._version import __version__
 
 _log = logging.getLogger("azora_otel")
 
-DEFAULT_EXPORT_INTERVAL_MS = 10_000
-"""Push interval of OTLP metrics unless ``OTEL_METRIC_EXPORT_INTERVAL`` says otherwise
-(the SDK's own default is 60 s; the specification's Prometheus scrapes every 10 s)."""
+_OWN_DETECTORS = frozenset({"otel", "service_instance"})
+"""Detectors whose work ``build_resource`` does itself, from settings: the ``otel`` one
+reads ``OTEL_RESOURCE_ATTRIBUTES`` from ``os.environ``, ``service_instance`` makes the
+instance id."""
 
 
 def build_resource(settings: Settings) -> Resource:
-    """``OTEL_RESOURCE_ATTRIBUTES``/``OTEL_SERVICE_NAME`` plus a unique ``service.instance.id``
-    per process, so several workers of one service never overwrite each other's series."""
-    detected = OTELResourceDetector().detect()
-    extra: dict[str, str] = {
-        "service.name": settings.service_name,
+    """The resource of every metric and span, as ``Resource.create`` would make it, from
+    ``settings`` only: the SDK's ``telemetry.sdk.*``, the detectors of
+    ``OTEL_EXPERIMENTAL_RESOURCE_DETECTORS``, the distro's name and version,
+    ``OTEL_RESOURCE_ATTRIBUTES``, the service name, and a unique ``service.instance.id``
+    per process unless one is given, so workers never overwrite each other's series."""
+    base = Resource(
+        {
+            TELEMETRY_SDK_LANGUAGE: "python",
+            TELEMETRY_SDK_NAME: "opentelemetry",
+            TELEMETRY_SDK_VERSION: sdk_version,
+        }
+    )
+    if settings.resource_detectors:
+        base = get_aggregated_resources(_detectors(settings.resource_detectors), base)
+    given = dict(settings.resource_attributes)
+    own: dict[str, str] = {
         "telemetry.distro.name": "azora-otel",
         "telemetry.distro.version": __version__,
+        **given,
+        "service.name": settings.service_name,
     }
-    if "service.instance.id" not in detected.attributes:
-        extra["service.instance.id"] = str(uuid.uuid4())
-    merged = Resource.create(extra).merge(detected)
+    if "service.instance.id" not in given:
+        own["service.instance.id"] = str(uuid.uuid4())
+    merged = base.merge(Resource(own))
     return _HashOnceResource(merged.attributes, merged.schema_url)
+
+
+def _detectors(names: Sequence[str]) -> list[ResourceDetector]:
+    """The installed resource detectors ``names`` asks for (``*``: all), in that order."""
+    group = entry_points(group="opentelemetry_resource_detector")
+    if "*" in names:
+        names = [*names[: names.index("*")], *sorted(group.names), *names[names.index("*") :]]
+    detectors: list[ResourceDetector] = []
+    for name in dict.fromkeys(n for n in names if n != "*" and n not in _OWN_DETECTORS):
+        try:
+            detectors.append(next(iter(group.select(name=name))).load()())
+        except Exception:  # noqa: BLE001 - a broken detector costs its attributes only
+            _log.warning("resource detector %s could not be loaded", name, exc_info=True)
+    return detectors
 
 
 class _HashOnceResource(Resource):
@@ -65,16 +117,13 @@ class _HashOnceResource(Resource):
         return cached
 
 
-def _exporter_classes(names: Sequence[str], signal: str) -> dict[str, Any]:
-    # The upstream configurator's own resolution, so ``otlp`` and
-    # ``OTEL_EXPORTER_OTLP_PROTOCOL`` mean exactly what they mean under
-    # ``opentelemetry-instrument`` (gRPC unless the protocol says http/protobuf).
-    from opentelemetry.sdk._configuration import (  # noqa: PLC0415
-        _get_exporter_entry_point,
-        _import_exporters,
-    )
+def _exporter_classes(names: Sequence[str], signal: str, protocol: str) -> dict[str, Any]:
+    # The upstream configurator's own loading, and its rule for ``otlp``: gRPC unless the
+    # protocol (from settings, not the environment) says http/protobuf.
+    from opentelemetry.sdk._configuration import _import_exporters  # noqa: PLC0415
 
-    resolved = [_get_exporter_entry_point(name, signal) for name in names]  # type: ignore[arg-type]
+    otlp = "otlp_proto_http" if protocol == "http/protobuf" else "otlp_proto_grpc"
+    resolved = [otlp if name == "otlp" else name for name in names]
     if signal == "traces":
         return dict(_import_exporters(resolved, [], [])[0])
     return dict(_import_exporters([], resolved, [])[1])
@@ -91,13 +140,15 @@ def build_metric_readers(
         prometheus = ExactNamePrometheusReader()
         readers.append(prometheus)
     if others:
-        for name, cls in _exporter_classes(others, "metrics").items():
+        classes = _exporter_classes(others, "metrics", settings.metrics_otlp_protocol)
+        for name, cls in classes.items():
             if issubclass(cls, MetricReader):
                 readers.append(cls())
             else:
+                options = exporter_options(cls, settings.credential_provider_signals)
                 readers.append(
                     PeriodicExportingMetricReader(
-                        cls(**exporter_options(cls)),
+                        cls(**options),
                         export_interval_millis=settings.metric_export_interval_ms,
                     )
                 )
@@ -112,39 +163,69 @@ def build_meter_provider(
     *,
     tracing: bool = True,
     other_metrics: OtherMetrics | None = None,
+    exemplar_filter: str | None = None,
 ) -> MeterProvider:
     """A meter provider with the contract's views and the rule for other meters' metrics.
 
-    Exemplars: ``OTEL_METRICS_EXEMPLAR_FILTER`` keeps its OpenTelemetry meaning when set.
-    Unset, the filter is the SDK's ``trace_based`` when ``tracing`` is on (a measurement
-    made inside a sampled span carries its trace: OTLP consumers and the in-process
-    exposition's OpenMetrics format show it on the histogram bucket) and ``always_off``
-    without a tracer provider: no span is ever recording then, and the filter would
-    only look up the current span for every measurement to find none.
+    Exemplars: ``exemplar_filter`` (``OTEL_METRICS_EXEMPLAR_FILTER``) keeps its
+    OpenTelemetry meaning when given. ``None``: the SDK's ``trace_based`` when
+    ``tracing`` is on (a measurement made inside a sampled span carries its trace:
+    OTLP consumers and the in-process exposition's OpenMetrics format show it on the
+    histogram bucket) and ``always_off`` without a tracer provider: no span is ever
+    recording then, and the filter would only look up the current span for every
+    measurement to find none.
     """
-    exemplar_filter = None
-    if OTEL_METRICS_EXEMPLAR_FILTER not in os.environ and not tracing:
-        exemplar_filter = AlwaysOffExemplarFilter()
     rule = other_metrics if other_metrics is not None else OtherMetrics()
     return ContractMeterProvider(
         metric_readers=list(readers),
         resource=resource,
         views=[*views, *other_metrics_views(rule)],
-        exemplar_filter=exemplar_filter,
+        exemplar_filter=_exemplar_filter(exemplar_filter, tracing=tracing),
         other_metrics=rule,
     )
+
+
+def _exemplar_filter(name: str | None, *, tracing: bool) -> ExemplarFilter:
+    if name is None:
+        name = "trace_based" if tracing else "always_off"
+    if name == "always_on":
+        return AlwaysOnExemplarFilter()
+    if name == "always_off":
+        return AlwaysOffExemplarFilter()
+    return TraceBasedExemplarFilter()
+
+
+def build_sampler(settings: Settings) -> sdk_sampling.Sampler:
+    """The SDK's sampler named by ``OTEL_TRACES_SAMPLER`` (and ``_ARG``), from settings:
+    the same objects ``TracerProvider`` would build from the environment."""
+    name, ratio = settings.traces_sampler, settings.traces_sampler_arg
+    samplers: dict[str, sdk_sampling.Sampler] = {
+        "always_on": sdk_sampling.ALWAYS_ON,
+        "always_off": sdk_sampling.ALWAYS_OFF,
+        "parentbased_always_on": sdk_sampling.DEFAULT_ON,
+        "parentbased_always_off": sdk_sampling.DEFAULT_OFF,
+    }
+    if name == "traceidratio":
+        return sdk_sampling.TraceIdRatioBased(ratio)
+    if name == "parentbased_traceidratio":
+        return sdk_sampling.ParentBasedTraceIdRatio(ratio)
+    return samplers[name]
 
 
 def build_tracer_provider(settings: Settings, resource: Resource) -> TracerProvider | None:
     """A tracer provider exporting to ``OTEL_TRACES_EXPORTER``; ``None`` in metrics-only mode.
 
-    The sampler comes from ``OTEL_TRACES_SAMPLER``/``_ARG`` as in the SDK.
+    The sampler is the one ``OTEL_TRACES_SAMPLER``/``_ARG`` name (:func:`build_sampler`).
     """
     if not settings.tracing_enabled:
         return None
     # Random ids like the SDK's; the sampling gate can hand over a trace id it decided on.
-    provider = TracerProvider(resource=resource, id_generator=HandoffIdGenerator())
-    for cls in _exporter_classes(settings.traces_exporters, "traces").values():
+    provider = TracerProvider(
+        resource=resource, id_generator=HandoffIdGenerator(), sampler=build_sampler(settings)
+    )
+    classes = _exporter_classes(settings.traces_exporters, "traces", settings.traces_otlp_protocol)
+    for cls in classes.values():
         exporter = fast_exporter(cls) if settings.span_encoder == "azora" else cls
-        provider.add_span_processor(BatchSpanProcessor(exporter(**exporter_options(cls))))
+        options = exporter_options(cls, settings.credential_provider_signals)
+        provider.add_span_processor(BatchSpanProcessor(exporter(**options)))
     return provider

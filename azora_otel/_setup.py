@@ -1,4 +1,6 @@
-"""The explicit, code-first way in: ``configure()`` then ``instrument_app(app)``."""
+"""The explicit, code-first way in: ``configure()``, then ``instrument_app(app)``
+(:mod:`azora_otel._fastapi`); ``get_metrics()``, ``get_performance_stats()``,
+``shutdown()``."""
 
 from __future__ import annotations
 
@@ -11,12 +13,11 @@ from typing import Any
 from opentelemetry import metrics, trace
 
 from azora_otel import _state
-from azora_otel._fastapi import install_hooks
-from azora_otel._fastapi import instrument_app as _instrument_fastapi
+from azora_otel._fastapi import instrument_every_app
 from azora_otel._logs import install_handler, rate_limit_exporter_logs
 from azora_otel._metrics_server import start_metrics_server
 from azora_otel._settings import Settings
-from azora_otel._sqlalchemy import install_hooks as install_db_hooks
+from azora_otel._sqlalchemy import instrument_every_engine
 from azora_otel._stats import PerformanceStats, performance_stats
 from azora_otel._telemetry import Telemetry
 from azora_otel._version import __version__
@@ -37,16 +38,16 @@ def configure(
     ``settings`` defaults to ``Settings.from_env(environ or os.environ)``. Invalid values
     are reported on the ``azora_otel`` logger and replaced by their defaults.
     ``auto_instrument`` also instruments every FastAPI app created from now on (what
-    ``azora-otel-instrument`` does); otherwise call :func:`instrument_app`.
+    ``azora-otel-instrument`` does); otherwise call ``instrument_app``.
 
     A second call returns the distro the first one built (the OpenTelemetry globals can
     be set only once per process); call :func:`shutdown` first to rebuild it.
     """
-    existing = _state.current()
+    existing = _state.peek()
     if existing is not None:
         _log.debug("azora-otel is already configured in this process")
         if auto_instrument:
-            _install_hooks(existing.settings)
+            _instrument_everything(existing.settings)
         return existing
     if settings is None:
         settings = Settings.from_env(os.environ if environ is None else environ)
@@ -73,16 +74,17 @@ def configure(
             telemetry.prometheus, settings.metrics_host, settings.metrics_port
         )
     if auto_instrument:
-        _install_hooks(settings)
+        _instrument_everything(settings)
     _log.info("azora-otel %s started", __version__, extra={"azora": _banner(settings)})
     return telemetry
 
 
-def _install_hooks(settings: Settings) -> None:
+def _instrument_everything(settings: Settings) -> None:
+    """Every FastAPI app and SQLAlchemy engine of the process, unless disabled."""
     if "fastapi" not in settings.disabled_instrumentations:
-        install_hooks()
+        instrument_every_app()
     if "sqlalchemy" not in settings.disabled_instrumentations:
-        install_db_hooks()
+        instrument_every_engine()
 
 
 def _banner(settings: Settings) -> dict[str, Any]:
@@ -106,14 +108,8 @@ def _banner(settings: Settings) -> dict[str, Any]:
     }
 
 
-def instrument_app(app: Any, telemetry: Telemetry | None = None) -> Any:
-    """Instrument a FastAPI application; returns it. Safe to call twice."""
-    _instrument_fastapi(app, telemetry)
-    return app
-
-
 def _require(telemetry: Telemetry | None) -> Telemetry:
-    current = telemetry or _state.get()
+    current = telemetry or _state.get_or_rebuild()
     if current is None:
         raise RuntimeError(
             "azora-otel is not configured: run under azora-otel-instrument or call "
@@ -140,7 +136,7 @@ def get_performance_stats(telemetry: Telemetry | None = None) -> PerformanceStat
 def shutdown() -> None:
     """Flush the last metrics and spans, stop the exporters and the metrics port."""
     global _metrics_server
-    _state.shutdown()
+    _state.shut_down_and_forget()
     server, _metrics_server = _metrics_server, None
     if server is not None:
         server.shutdown()

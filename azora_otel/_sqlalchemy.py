@@ -10,7 +10,7 @@ runs a plain ``Engine`` underneath, ``async_engine.sync_engine``), on SQLAlchemy
 - ``handle_error`` records ``error``; the exception reaches the application
   unchanged (the listener returns nothing and never raises).
 
-:func:`install_hooks` listens on the ``Engine`` class, so every engine of the
+:func:`instrument_every_engine` listens on the ``Engine`` class, so every engine of the
 process is covered, including engines created after boot; :func:`instrument_engine`
 covers one engine explicitly and may bind it to a given :class:`Telemetry`. When
 both apply, the statement is recorded once.
@@ -58,7 +58,7 @@ from sqlalchemy.engine import Engine
 
 from azora_otel import _state
 from azora_otel._db import ERROR, SUCCESS
-from azora_otel._db_span import Connection, connection
+from azora_otel._db_span import Connection, semconv_mode
 from azora_otel._sampling import SamplingGate, gate_of, reset_handoff, set_handoff
 from azora_otel._sql import describe, truncate
 from azora_otel._telemetry import Telemetry
@@ -114,17 +114,25 @@ def _tracer(telemetry: Telemetry) -> tuple[Tracer, SamplingGate | None] | None:
     return tracer, gate_of(provider)
 
 
-def _connection(engine: Engine) -> Connection:
+def _connection(engine: Engine, opt_in: frozenset[str]) -> Connection:
+    """``engine``'s shared span attributes in the conventions ``opt_in`` asks for
+    (``Settings.semconv_opt_in``), made once per engine and mode."""
+    mode = semconv_mode(opt_in)
     conn = _connections.get(engine)
-    if conn is None:
-        conn = _connections[engine] = connection(engine)
+    if conn is None or conn.mode != mode:
+        conn = _connections[engine] = Connection(engine, mode)
     return conn
 
 
-def _start_span(
-    tracer: Tracer, engine: Engine, operation: str, table: str | None, statement: str
+def _start_span(  # noqa: PLR0917 - the hot path passes positionally
+    tracer: Tracer,
+    engine: Engine,
+    operation: str,
+    table: str | None,
+    statement: str,
+    opt_in: frozenset[str],
 ) -> trace.Span:
-    name, attributes = _connection(engine).span(
+    name, attributes = _connection(engine, opt_in).span(
         operation, table, truncate(statement, MAX_SPAN_STATEMENT)
     )
     return tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
@@ -137,22 +145,23 @@ def _sampled_span(  # noqa: PLR0917 - the hot path passes positionally
     operation: str,
     table: str | None,
     statement: str,
+    opt_in: frozenset[str],
 ) -> trace.Span | None:
     """The statement's span, or ``None`` when the sampler drops it (decided before any
     attribute is built: an unsampled query costs what metrics-only mode costs)."""
     if gate is None:
-        return _start_span(tracer, engine, operation, table, statement)
+        return _start_span(tracer, engine, operation, table, statement, opt_in)
     parent = trace.get_current_span().get_span_context()
     if parent.is_valid:
         if not gate.child_sampled(parent):
             return None
-        return _start_span(tracer, engine, operation, table, statement)
+        return _start_span(tracer, engine, operation, table, statement, opt_in)
     trace_id, sampled = gate.root_trace_id()
     if not sampled:
         return None
     token = set_handoff(trace_id)  # the SDK's sampler decides on the same trace id
     try:
-        return _start_span(tracer, engine, operation, table, statement)
+        return _start_span(tracer, engine, operation, table, statement, opt_in)
     finally:
         reset_handoff(token)
 
@@ -164,7 +173,7 @@ def _before(
         if context is None or getattr(context, _PENDING, None) is not None:
             return  # already timed by the other listener (class-level and per-engine)
         engine = conn.engine
-        telemetry = _bound.get(engine) or _state.get()
+        telemetry = _bound.get(engine) or _state.get_or_rebuild()
         if telemetry is None:
             return
         operation, model, table = describe(statement)
@@ -173,7 +182,8 @@ def _before(
         if traced is not None and not context.execution_options.get(
             "skip_user_error_events", False
         ):
-            span = _sampled_span(*traced, engine, operation, table, statement)
+            opt_in = telemetry.settings.semconv_opt_in
+            span = _sampled_span(*traced, engine, operation, table, statement, opt_in)
         setattr(context, _PENDING, _Pending(telemetry, operation, model, statement, span))
     except Exception:  # noqa: BLE001 - instrumentation never breaks a query
         _log.debug("azora-otel: before_cursor_execute failed", exc_info=True)
@@ -234,7 +244,7 @@ def _listen(target: Any) -> None:
     event.listen(target, "handle_error", _handle_error)
 
 
-def install_hooks() -> None:
+def instrument_every_engine() -> None:
     """Instrument every SQLAlchemy engine of the process, sync and async (idempotent)."""
     global _class_hooks  # noqa: PLW0603
     if _class_hooks:
@@ -243,8 +253,8 @@ def install_hooks() -> None:
     _class_hooks = True
 
 
-def uninstall_hooks() -> None:
-    """Undo :func:`install_hooks` (tests)."""
+def uninstrument_every_engine() -> None:
+    """Undo :func:`instrument_every_engine` (tests)."""
     global _class_hooks  # noqa: PLW0603
     if not _class_hooks:
         return

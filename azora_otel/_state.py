@@ -33,17 +33,19 @@ def install(telemetry: Telemetry) -> None:
         _settings = telemetry.settings
         if not _fork_hook_installed and hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=_forget_after_fork)
-            atexit.register(shutdown)
+            atexit.register(shut_down_and_forget)
             _fork_hook_installed = True
 
 
-def current() -> Telemetry | None:
-    """The process-wide distro as it is, without rebuilding it after a fork."""
+def peek() -> Telemetry | None:
+    """The process-wide distro as it is: ``None`` in a forked child until something
+    uses it (:func:`get_or_rebuild`), so looking never builds one."""
     return _current
 
 
-def get() -> Telemetry | None:
-    """The process-wide distro, rebuilt first if this is a forked child."""
+def get_or_rebuild() -> Telemetry | None:
+    """The process-wide distro to record into, rebuilt first if this is a forked child
+    (from the settings the parent was configured with)."""
     current = _current
     if current is not None or _settings is None:
         return current
@@ -117,8 +119,8 @@ def restore(previous: tuple[Telemetry | None, Settings | None]) -> None:
         _current, _settings = previous
 
 
-def shutdown() -> None:
-    """Flush and stop the process-wide distro (idempotent)."""
+def shut_down_and_forget() -> None:
+    """Forget the process-wide distro, then flush and stop it (idempotent; at exit too)."""
     global _current, _settings
     with _lock:
         current, _current, _settings = _current, None, None

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 
-from opentelemetry.metrics import CallbackOptions, Observation
+from opentelemetry.metrics import CallbackOptions, Meter, Observation
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader
 from opentelemetry.sdk.metrics.view import View
@@ -70,6 +70,7 @@ class Telemetry:
             views,
             tracing=tracer_provider is not None,
             other_metrics=settings.other_metrics,
+            exemplar_filter=settings.exemplar_filter,
         )
         if prometheus is not None:
             prometheus.access = settings.metrics_access
@@ -78,23 +79,7 @@ class Telemetry:
             install_gate(tracer_provider, settings.sampling_gate)
         meter = meter_provider.get_meter(METER_NAME, __version__)
         instruments = Instruments.create(meter)
-        service = settings.service_name
-        window = ErrorRateWindow(
-            settings.error_rate_window_s,
-            settings.error_rate,
-            on_transition=partial(_error_rate_event, service, settings),
-        )
-
-        def observe_error_rate(_options: CallbackOptions) -> Iterable[Observation]:
-            yield Observation(window.rate(), {"service": service})
-
-        meter.create_observable_gauge(
-            HTTP_ERROR_RATE,
-            callbacks=[observe_error_rate],
-            unit="1",
-            description=f"Share of 5xx responses and unhandled exceptions over the last "
-            f"{settings.error_rate_window_s} s.",
-        )
+        window = _error_rate_window(meter, settings)
         return cls(
             settings=settings,
             meter_provider=meter_provider,
@@ -125,6 +110,28 @@ class Telemetry:
                 provider.shutdown()
             except Exception:
                 logging.getLogger("azora_otel").warning("shutdown failed", exc_info=True)
+
+
+def _error_rate_window(meter: Meter, settings: Settings) -> ErrorRateWindow:
+    """The sliding window behind ``http_error_rate``, and the gauge that reads it."""
+    service = settings.service_name
+    window = ErrorRateWindow(
+        settings.error_rate_window_s,
+        settings.error_rate,
+        on_transition=partial(_error_rate_event, service, settings),
+    )
+
+    def observe_error_rate(_options: CallbackOptions) -> Iterable[Observation]:
+        yield Observation(window.rate(), {"service": service})
+
+    meter.create_observable_gauge(
+        HTTP_ERROR_RATE,
+        callbacks=[observe_error_rate],
+        unit="1",
+        description=f"Share of 5xx responses and unhandled exceptions over the last "
+        f"{settings.error_rate_window_s} s.",
+    )
+    return window
 
 
 def _error_rate_event(  # noqa: PLR0917 - called back positionally by ErrorRateWindow

@@ -38,6 +38,7 @@ from opentelemetry.sdk.trace.sampling import Sampler
 
 from azora_otel import _fastapi, _sqlalchemy, _state
 from azora_otel._exposition import ExactNamePrometheusReader
+from azora_otel._providers import build_resource, build_sampler
 from azora_otel._sampling import HandoffIdGenerator
 from azora_otel._settings import Settings
 from azora_otel._telemetry import Telemetry
@@ -110,7 +111,8 @@ def capture(
 ) -> Iterator[Capture]:
     """Build a distro from ``environ`` (default: no variables) recording into memory.
 
-    ``tracing=False`` is metrics-only mode: no tracer provider at all.
+    ``tracing=False`` is metrics-only mode: no tracer provider at all. ``sampler``
+    replaces the one ``environ`` names (``OTEL_TRACES_SAMPLER``).
     """
     settings = Settings.from_env(environ or {})
     reader = InMemoryMetricReader()
@@ -118,7 +120,11 @@ def capture(
     tracer_provider: TracerProvider | None = None
     if tracing:
         exporter = InMemorySpanExporter()
-        tracer_provider = TracerProvider(sampler=sampler, id_generator=HandoffIdGenerator())
+        tracer_provider = TracerProvider(
+            sampler=sampler or build_sampler(settings),
+            resource=build_resource(settings),
+            id_generator=HandoffIdGenerator(),
+        )
         tracer_provider.add_span_processor(SimpleSpanProcessor(exporter))
     telemetry = Telemetry.build(
         settings,
@@ -150,11 +156,11 @@ def installed(
     hooks: list[Callable[[], None]] = []
     if auto_instrument:
         if not getattr(FastAPI, _fastapi._PATCHED, False):
-            _fastapi.install_hooks()
-            hooks.append(_fastapi.uninstall_hooks)
+            _fastapi.instrument_every_app()
+            hooks.append(_fastapi.uninstrument_every_app)
         if not _sqlalchemy._class_hooks:
-            _sqlalchemy.install_hooks()
-            hooks.append(_sqlalchemy.uninstall_hooks)
+            _sqlalchemy.instrument_every_engine()
+            hooks.append(_sqlalchemy.uninstrument_every_engine)
     previous = _state.swap(telemetry)
     try:
         yield telemetry

@@ -173,11 +173,12 @@ def pair_worker(n: int = 5000, batches: int = 40) -> dict[str, Any]:
     from azora_otel import Settings, Telemetry
 
     settings = Settings.from_env({"AZORA_LOG_FORMAT": "off"})
+    no_exemplars = Settings.from_env(
+        {"AZORA_LOG_FORMAT": "off", "OTEL_METRICS_EXEMPLAR_FILTER": "always_off"}
+    )
     tracer_provider = TracerProvider()
     on = Telemetry.build(settings, tracer_provider=tracer_provider)
-    os.environ["OTEL_METRICS_EXEMPLAR_FILTER"] = "always_off"
-    off = Telemetry.build(settings, tracer_provider=tracer_provider)
-    del os.environ["OTEL_METRICS_EXEMPLAR_FILTER"]
+    off = Telemetry.build(no_exemplars, tracer_provider=tracer_provider)
     diffs, ons, offs = [], [], []
     with tracer_provider.get_tracer("bench").start_as_current_span("request"):
         for telemetry in (on, off):

@@ -124,7 +124,7 @@ def export_once(
     data = reader.get_metrics_data()
     provider.shutdown()
     cls = GrpcExporter if protocol == "grpc" else HttpExporter
-    exporter = cls(**exporter_options(cls), timeout=3)
+    exporter = cls(**exporter_options(cls, ()), timeout=3)
     try:
         return exporter.export(data)  # type: ignore[arg-type]
     finally:

@@ -17,9 +17,8 @@ from alembic import command
 from alembic.config import Config
 from prometheus_client.parser import text_string_to_metric_families
 
-from azora_otel import _sqlalchemy, _state
 from azora_otel._logs import install_handler
-from azora_otel.testing import Capture, capture
+from azora_otel.testing import Capture, capture, installed
 
 REVISION = '''
 """orders"""
@@ -61,10 +60,10 @@ def migrated(tmp_path: Path) -> Iterator[tuple[Capture, str, Path]]:
     config = Config(str(ini))  # now with the ini `alembic init` wrote, logging sections included
     config.set_main_option("sqlalchemy.url", f"sqlite:///{db}")
     (tmp_path / "migrations" / "versions" / "0001_orders.py").write_text(textwrap.dedent(REVISION))
-    with capture({"PERF_DB_QUERY_MS": "0.000001"}) as cap:
-        previous = _state._current
-        _state._current = cap.telemetry
-        _sqlalchemy.install_hooks()
+    with (
+        capture({"PERF_DB_QUERY_MS": "0.000001"}) as cap,
+        installed(cap.telemetry, auto_instrument=True),
+    ):
         install_handler("text")
         handler = next(h for h in ours.handlers if h.get_name() == "azora_otel")
         handler.setStream(stream)  # type: ignore[attr-defined]
@@ -72,8 +71,6 @@ def migrated(tmp_path: Path) -> Iterator[tuple[Capture, str, Path]]:
             command.upgrade(config, "head")  # env.py: fileConfig(alembic.ini) first
             yield cap, stream.getvalue(), db
         finally:
-            _sqlalchemy.uninstall_hooks()
-            _state._current = previous
             install_handler("off")
             root.setLevel(saved[0])
             root.handlers[:] = saved[1]

@@ -168,10 +168,9 @@ def test_asyncpg_async_exact_exposition(pg: Any) -> None:
         assert "update orders set total = total + 1 where note = $1" in statements
 
 
-def test_stable_semconv_attributes_on_postgresql(pg: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stable_semconv_attributes_on_postgresql(pg: Any) -> None:
     """``OTEL_SEMCONV_STABILITY_OPT_IN=database``: the stable names, server included."""
-    monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", "database")
-    with capture(ENV) as cap:
+    with capture({**ENV, "OTEL_SEMCONV_STABILITY_OPT_IN": "database"}) as cap:
         engine = instrument_engine(sa.create_engine(pg("psycopg")), cap.telemetry)
         try:
             with engine.begin() as conn:

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from opentelemetry.sdk.trace import ReadableSpan
 
-from azora_otel import instrument_engine
+from azora_otel import Settings, instrument_engine
 from azora_otel._db_span import DUP, NEW, OLD, database_name, semconv_mode
 from azora_otel._sqlalchemy import uninstrument_engine
 from azora_otel.testing import capture
@@ -29,8 +29,12 @@ NEW_KEYS = {
 }
 
 
-def run(url: str, statements: list[str | tuple[str, tuple[Any, ...]]]) -> list[ReadableSpan]:
-    with capture() as cap:
+def run(
+    url: str,
+    statements: list[str | tuple[str, tuple[Any, ...]]],
+    environ: dict[str, str] | None = None,
+) -> list[ReadableSpan]:
+    with capture(environ) as cap:
         engine = instrument_engine(sa.create_engine(url), cap.telemetry)
         try:
             with engine.begin() as conn:
@@ -74,10 +78,7 @@ NAMES = [
 ]
 
 
-def test_sqlite_file_spans_are_named_by_operation_and_table(
-    db_file: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("OTEL_SEMCONV_STABILITY_OPT_IN", raising=False)
+def test_sqlite_file_spans_are_named_by_operation_and_table(db_file: Path) -> None:
     spans = run(f"sqlite:///{db_file}", STATEMENTS)
     assert [s.name for s in spans] == NAMES
     for span in spans:
@@ -87,8 +88,7 @@ def test_sqlite_file_spans_are_named_by_operation_and_table(
         assert (span.attributes or {})["db.name"] == "app.db"
 
 
-def test_in_memory_database_has_no_name(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("OTEL_SEMCONV_STABILITY_OPT_IN", raising=False)
+def test_in_memory_database_has_no_name() -> None:
     spans = run("sqlite://", ["create table t (a int)", "select 1", "values (1)"])
     assert [s.name for s in spans] == ["create t", "select", "sqlite"]
     assert all("db.name" not in (s.attributes or {}) for s in spans)
@@ -107,12 +107,14 @@ def test_in_memory_database_has_no_name(monkeypatch: pytest.MonkeyPatch) -> None
 def test_attribute_sets_by_opt_in(
     opt_in: str | None, keys: set[str], db_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if opt_in is None:
-        monkeypatch.delenv("OTEL_SEMCONV_STABILITY_OPT_IN", raising=False)
-    else:
-        monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", opt_in)
+    # The process environment says the opposite: the distro's settings decide.
+    polluted = "http" if keys == OLD_KEYS | NEW_KEYS else "database/dup"
+    monkeypatch.setenv("OTEL_SEMCONV_STABILITY_OPT_IN", polluted)
+    environ = {} if opt_in is None else {"OTEL_SEMCONV_STABILITY_OPT_IN": opt_in}
     spans = run(
-        f"sqlite:///{db_file}", ["create table t (a int)", ("select a from t where a = ?", (1,))]
+        f"sqlite:///{db_file}",
+        ["create table t (a int)", ("select a from t where a = ?", (1,))],
+        environ,
     )
     select = spans[-1]
     assert select.name == "select t"
@@ -146,7 +148,8 @@ def test_attribute_sets_by_opt_in(
     ],
 )
 def test_semconv_mode(value: str, mode: str) -> None:
-    assert semconv_mode({"OTEL_SEMCONV_STABILITY_OPT_IN": value}) == mode
+    opt_in = Settings.from_env({"OTEL_SEMCONV_STABILITY_OPT_IN": value}).semconv_opt_in
+    assert semconv_mode(opt_in) == mode
 
 
 @pytest.mark.parametrize(

@@ -254,7 +254,7 @@ def _json_objects(text: str) -> Iterator[str]:
 def test_metrics_only_mode_has_no_tracer_provider(tmp_path: Path) -> None:
     code = (
         "from opentelemetry import trace; from azora_otel import _state;"
-        "print(type(trace.get_tracer_provider()).__name__, _state.get().tracer_provider)"
+        "print(type(trace.get_tracer_provider()).__name__, _state.get_or_rebuild().tracer_provider)"
     )
     import subprocess
 

@@ -19,7 +19,7 @@ from fastapi import FastAPI
 
 import azora_otel
 from azora_otel import _access
-from azora_otel._access import MetricsAccess, parse_access
+from azora_otel._access import MetricsAccess
 from azora_otel._settings import Settings
 from azora_otel.testing import Capture, capture
 
@@ -61,8 +61,13 @@ def make_app(cap: Capture) -> FastAPI:
 # -- parsing the settings ---------------------------------------------------------
 
 
+def _parse_access(environ: dict[str, str]) -> tuple[MetricsAccess, list[str]]:
+    settings = Settings.from_env(environ)
+    return settings.metrics_access, list(settings.problems)
+
+
 def test_token_from_the_variable() -> None:
-    access, problems = parse_access({"AZORA_METRICS_TOKEN": f" {TOKEN}\n"})
+    access, problems = _parse_access({"AZORA_METRICS_TOKEN": f" {TOKEN}\n"})
     assert problems == []
     assert access.token == TOKEN.encode()
     assert access.protection == "token"
@@ -114,7 +119,7 @@ def test_unusable_token_file_locks_the_exposition(tmp_path: Path, content: bytes
 
 
 def test_networks_parse_addresses_and_cidrs() -> None:
-    access, problems = parse_access(
+    access, problems = _parse_access(
         {"AZORA_METRICS_ALLOWED_NETWORKS": "10.0.0.0/8, 192.168.1.7 ,fd00::/8,"}
     )
     assert problems == []
@@ -205,7 +210,7 @@ def test_bearer_token_check(
     ],
 )
 def test_allowed_networks_check(client: str | None, allowed: bool) -> None:
-    access, _ = parse_access({"AZORA_METRICS_ALLOWED_NETWORKS": "10.0.0.0/8,fd00::/8"})
+    access, _ = _parse_access({"AZORA_METRICS_ALLOWED_NETWORKS": "10.0.0.0/8,fd00::/8"})
     denial = access.check([], client)
     assert (denial is None) is allowed
     if not allowed:

@@ -17,11 +17,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import azora_otel._settings as settings_module
 from azora_otel import Settings
 from azora_otel._exchange import OTHER_METHOD, STANDARD_METHODS, normalize_method
 from azora_otel._providers import build_metric_readers
-from azora_otel._routes import UNMATCHED_ROUTE, NativeRoutes, RouteTable
+from azora_otel._route_table import RouteTable
+from azora_otel._routes import UNMATCHED_ROUTE, NativeRoutes
 from azora_otel._sql import (
     MAX_LABEL_LENGTH,
     OPERATIONS,
@@ -31,6 +31,7 @@ from azora_otel._sql import (
     parse,
 )
 from azora_otel._telemetry import Telemetry
+from azora_otel._variables import VARIABLES
 
 DEFAULTS = Settings()
 HUGE = "9" * 400  # parses as a float of 1e400 = inf, or an int far out of range
@@ -39,20 +40,20 @@ HUGE = "9" * 400  # parses as a float of 1e400 = inf, or an int far out of range
 BAD: dict[str, tuple[str, list[str]]] = {
     "PERF_API_LATENCY_MS": (
         "api_latency_ms",
-        ["abc", "-5", "-0.0001", "0", "", "   ", "nan", "inf", "-inf", HUGE, "1e400", "100ms",
+        ["abc", "-5", "-0.0001", "0", "nan", "inf", "-inf", HUGE, "1e400", "100ms",
          "1,5", "0x10", "\x00", "1 00"],
     ),
     "PERF_DB_QUERY_MS": (
         "db_query_ms",
-        ["abc", "-1", "0", "", "nan", "inf", HUGE, "50 ms", "fifty"],
+        ["abc", "-1", "0", "nan", "inf", HUGE, "50 ms", "fifty"],
     ),
     "PERF_ERROR_RATE": (
         "error_rate",
-        ["abc", "-0.1", "1.5", "1.0000001", "5%", "", "nan", "inf", HUGE, "0.1.2"],
+        ["abc", "-0.1", "1.5", "1.0000001", "5%", "nan", "inf", HUGE, "0.1.2"],
     ),
     "AZORA_METRICS_PATH": (
         "metrics_path",
-        ["metrics", "", "  ", "/me trics", "/m?x=1", "/m#frag", "http://x/metrics", "/a\tb"],
+        ["metrics", "/me trics", "/m?x=1", "/m#frag", "http://x/metrics", "/a\tb"],
     ),
     "AZORA_METRICS_PORT": (
         "metrics_port",
@@ -60,16 +61,16 @@ BAD: dict[str, tuple[str, list[str]]] = {
     ),
     "AZORA_ERROR_RATE_WINDOW_S": (
         "error_rate_window_s",
-        ["0", "-60", "1.5", "", "3601", HUGE, "1m", "nan"],
+        ["0", "-60", "1.5", "3601", HUGE, "1m", "nan"],
     ),
-    "AZORA_LOG_FORMAT": ("log_format", ["xml", "", "jsonl", "TEXT,json", "\x00"]),
+    "AZORA_LOG_FORMAT": ("log_format", ["xml", "jsonl", "TEXT,json", "\x00"]),
     "AZORA_FASTAPI_OPERATION_SPANS": (
         "fastapi_operation_spans",
-        ["maybe", "", "2", "-1", "yes please", "enabled"],
+        ["maybe", "2", "-1", "yes please", "enabled"],
     ),
-    "AZORA_SAMPLING_GATE": ("sampling_gate", ["sometimes", "", "2", "off please", HUGE]),
-    "AZORA_SPAN_ENCODER": ("span_encoder", ["fast", "", "AZORA,upstream", "\x00", HUGE]),
-    "OTEL_SDK_DISABLED": ("sdk_disabled", ["perhaps", "", "2", "disabled", HUGE]),
+    "AZORA_SAMPLING_GATE": ("sampling_gate", ["sometimes", "2", "off please", HUGE]),
+    "AZORA_SPAN_ENCODER": ("span_encoder", ["fast", "AZORA,upstream", "\x00", HUGE]),
+    "OTEL_SDK_DISABLED": ("sdk_disabled", ["perhaps", "2", "disabled", HUGE]),
     "OTEL_METRICS_EXPORTER": (
         "metrics_exporters",
         [" , ", ",", "junk", "prometheus2", HUGE],
@@ -77,8 +78,27 @@ BAD: dict[str, tuple[str, list[str]]] = {
     "OTEL_TRACES_EXPORTER": ("traces_exporters", ["junk", "jaeger", "zipkin2", HUGE]),
     "OTEL_METRIC_EXPORT_INTERVAL": (
         "metric_export_interval_ms",
-        ["abc", "0", "-1000", "", "nan", "inf", HUGE, "1e12", "10s"],
+        ["abc", "0", "-1000", "nan", "inf", HUGE, "1e12", "10s"],
     ),
+    "AZORA_OTHER_METRICS": ("other_metrics", [" , ", ",,"]),
+    "AZORA_OTHER_METRICS_LIMIT": ("other_metrics", ["0", "many", "20000", HUGE, "1.5"]),
+    "OTEL_RESOURCE_ATTRIBUTES": ("resource_attributes", ["novalue", "=x", " , "]),
+    "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS": ("resource_detectors", ["junk", " , ", HUGE]),
+    "OTEL_METRICS_EXEMPLAR_FILTER": ("exemplar_filter", ["junk", "trace-based", "on", HUGE]),
+    "OTEL_EXPORTER_OTLP_PROTOCOL": ("traces_otlp_protocol", ["http", "http/json", "GRPC2", HUGE]),
+    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": ("traces_otlp_protocol", ["http", "udp"]),
+    "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": ("metrics_otlp_protocol", ["http", "udp"]),
+    "OTEL_PYTHON_EXPORTER_OTLP_HTTP_CREDENTIAL_PROVIDER": (
+        "credential_provider_signals", ["not-installed", HUGE],
+    ),
+    "OTEL_PYTHON_EXPORTER_OTLP_HTTP_TRACES_CREDENTIAL_PROVIDER": (
+        "credential_provider_signals", ["not-installed"],
+    ),
+    "OTEL_PYTHON_EXPORTER_OTLP_HTTP_METRICS_CREDENTIAL_PROVIDER": (
+        "credential_provider_signals", ["not-installed"],
+    ),
+    "OTEL_TRACES_SAMPLER": ("traces_sampler", ["junk", "jaeger_remote", "xray", HUGE]),
+    "OTEL_TRACES_SAMPLER_ARG": ("traces_sampler_arg", ["x", "-0.1", "1.5", "nan", "inf", HUGE]),
 }  # fmt: skip
 
 CASES = [(name, raw) for name, (_, values) in BAD.items() for raw in values]
@@ -96,21 +116,24 @@ def test_every_bad_value_is_reported_by_name_and_value_and_defaulted(name: str, 
 
 
 def test_the_table_covers_every_variable_with_a_value_to_validate() -> None:
-    read = {
-        value
-        for key, value in vars(settings_module).items()
-        if key.isupper() and key.startswith(("PERF_", "AZORA_", "OTEL_")) and isinstance(value, str)
-    }
-    # Free-form values: any string is a valid name, host, list or URL.
+    # Free-form values: any text is a valid name, host, list or URL.
     free_form = {
         "AZORA_METRICS_HOST",
         "OTEL_SERVICE_NAME",
         "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS",
         "OTEL_EXPORTER_OTLP_ENDPOINT",
         "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+        "OTEL_SEMCONV_STABILITY_OPT_IN",  # options of other instrumentations are valid too
+        "OTEL_PYTHON_LOGGER_PROVIDER",  # the API resolves it, not the distro
     }
-    assert read - free_form == set(BAD)
+    # Checked where they are used: an unusable one locks the exposition instead of
+    # falling back (tests/test_exposition_access.py).
+    protection = {
+        "AZORA_METRICS_TOKEN",
+        "AZORA_METRICS_TOKEN_FILE",
+        "AZORA_METRICS_ALLOWED_NETWORKS",
+    }
+    assert {row.name for row in VARIABLES} - free_form - protection == set(BAD)
 
 
 def test_all_bad_at_once_every_one_reported_and_the_distro_still_builds() -> None:

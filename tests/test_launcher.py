@@ -73,7 +73,7 @@ def test_boots_our_distro_even_with_opentelemetry_distro_installed() -> None:
     assert "azora" in names
     assert "distro" in names  # opentelemetry-distro is a test dependency for this reason
     code = (
-        "from azora_otel import _state; t = _state.get(); "
+        "from azora_otel import _state; t = _state.get_or_rebuild(); "
         "print('booted', t is not None and t.settings.api_latency_ms)"
     )
     result = run(sys.executable, "-c", code, env={"PERF_API_LATENCY_MS": "150"})
@@ -102,7 +102,7 @@ def test_user_disabled_instrumentations_are_given_back_to_the_app() -> None:
 
 
 def test_sdk_disabled_boots_nothing() -> None:
-    code = "from azora_otel import _state; print(_state.get())"
+    code = "from azora_otel import _state; print(_state.get_or_rebuild())"
     result = run(sys.executable, "-c", code, env={"OTEL_SDK_DISABLED": "true"})
     assert result.stdout.strip().splitlines()[-1] == "None"
 

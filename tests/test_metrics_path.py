@@ -19,8 +19,8 @@ from starlette.responses import PlainTextResponse
 from starlette.staticfiles import StaticFiles
 
 import azora_otel
-from azora_otel import Settings, Telemetry, _fastapi, _state
-from azora_otel.testing import Capture, capture
+from azora_otel import Settings, Telemetry
+from azora_otel.testing import Capture, capture, installed
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS")
 OUR_FAMILY = "# TYPE http_error_rate gauge"  # always in the exposition
@@ -95,14 +95,8 @@ OWNERS = {
 
 @pytest.fixture
 def launched() -> Iterator[Capture]:
-    with capture() as cap:
-        _state.install(cap.telemetry)
-        _fastapi.install_hooks()
-        try:
-            yield cap
-        finally:
-            _fastapi.uninstall_hooks()
-            _state.shutdown()
+    with capture() as cap, installed(cap.telemetry, auto_instrument=True):
+        yield cap
 
 
 def notices(records: list[logging.LogRecord]) -> list[logging.LogRecord]:

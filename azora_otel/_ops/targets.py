@@ -4,7 +4,7 @@ The performance-targets table (target / warning / critical for P50, P95, P99 of
 API latency and database query time, and for the error rate); the alert rules,
 the dashboard thresholds and the budget check read it. Its P95 targets and its
 error-rate warning are the runtime's ``PERF_*`` defaults, imported from
-``azora_otel._settings`` (the runtime never imports the tools).
+``azora_otel._variables`` (the runtime never imports the tools).
 
 How the alert thresholds follow from the table (as in the seed document):
 
@@ -27,7 +27,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
-from azora_otel._settings import DEFAULT_API_LATENCY_MS, DEFAULT_DB_QUERY_MS, DEFAULT_ERROR_RATE
+from azora_otel._variables import PERF_API_LATENCY_MS, PERF_DB_QUERY_MS, PERF_ERROR_RATE
 
 
 @dataclass(frozen=True)
@@ -61,19 +61,21 @@ class Budget:
 
 API_LATENCY_TARGETS: tuple[Budget, ...] = (
     Budget("p50", target=50.0, warning=75.0, critical=150.0),
-    Budget("p95", target=DEFAULT_API_LATENCY_MS, warning=150.0, critical=200.0),
+    Budget("p95", target=PERF_API_LATENCY_MS.default, warning=150.0, critical=200.0),
     Budget("p99", target=200.0, warning=300.0, critical=500.0),
 )
 """HTTP server latency percentiles, milliseconds."""
 
 DB_QUERY_TARGETS: tuple[Budget, ...] = (
     Budget("p50", target=10.0, warning=25.0, critical=50.0),
-    Budget("p95", target=DEFAULT_DB_QUERY_MS, warning=75.0, critical=100.0),
+    Budget("p95", target=PERF_DB_QUERY_MS.default, warning=75.0, critical=100.0),
     Budget("p99", target=100.0, warning=150.0, critical=250.0),
 )
 """Database query time percentiles, milliseconds."""
 
-ERROR_RATE_TARGET = Budget("error_rate", target=0.0001, warning=DEFAULT_ERROR_RATE, critical=0.01)
+ERROR_RATE_TARGET = Budget(
+    "error_rate", target=0.0001, warning=PERF_ERROR_RATE.default, critical=0.01
+)
 """Share of HTTP responses that are 5xx (0..1)."""
 
 

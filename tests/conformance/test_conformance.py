@@ -39,8 +39,8 @@ from fastapi import FastAPI
 from opentelemetry.trace import SpanKind
 
 import azora_otel
-from azora_otel import _exchange, _fastapi, _state
-from azora_otel.testing import Capture, capture
+from azora_otel import _exchange, _fastapi
+from azora_otel.testing import Capture, capture, installed
 
 Key = tuple[str, str, str]
 
@@ -87,13 +87,8 @@ def instrument(request: pytest.FixtureRequest, cap: Capture) -> Iterator[Any]:
     if request.param == "instrument_app":
         yield lambda app: azora_otel.instrument_app(app, cap.telemetry)
         return
-    _state.install(cap.telemetry)
-    _fastapi.install_hooks()
-    try:
+    with installed(cap.telemetry, auto_instrument=True):
         yield lambda app: app
-    finally:
-        _fastapi.uninstall_hooks()
-        _state.shutdown()
 
 
 def counts(cap: Capture, name: str = "http_requests_total") -> Counter[Key]:
