@@ -15,6 +15,7 @@ from typing import cast
 from azora_otel._histogram import BucketCounts
 from azora_otel._instruments import DB_DURATION_BUCKETS_MS, Instruments
 from azora_otel._logs import emit, trace_ids
+from azora_otel._record import histogram_recorder
 from azora_otel._sql import truncate
 
 SUCCESS = "success"
@@ -28,8 +29,8 @@ _MAX_CACHED_LABEL_SETS = 10_000
 class QueryRecorder:
     """Turns one finished query into the contract's measurements."""
 
-    def __init__(self, instruments: Instruments, threshold_ms: float) -> None:
-        self._duration = instruments.query_duration.record
+    def __init__(self, instruments: Instruments, threshold_ms: float, *, fast: bool = True) -> None:
+        self._duration = histogram_recorder(instruments.query_duration, fast)
         self._counts = instruments.queries
         self._queries = instruments.queries.add
         self._slow = instruments.slow_queries.add
@@ -74,7 +75,7 @@ class QueryRecorder:
             with_status = {"operation": operation, "model": model, "status": status}
             if len(self._labels_with_status) < _MAX_CACHED_LABEL_SETS:
                 self._labels_with_status[skey] = with_status
-        self._duration(duration_ms, labels)
+        self._duration(duration_ms, key, labels)
         self._queries(skey, with_status)
         slow = duration_ms > self.threshold_ms
         with self._stats_lock:

@@ -25,6 +25,7 @@ from azora_otel._exposition_http import serve_exposition
 from azora_otel._histogram import BucketCounts
 from azora_otel._instruments import HTTP_DURATION_BUCKETS_MS, Instruments
 from azora_otel._logs import emit, trace_ids
+from azora_otel._record import histogram_recorder
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -72,8 +73,10 @@ class RequestRecorder:
         instruments: Instruments,
         threshold_ms: float,
         error_window: ErrorRateWindow,
+        *,
+        fast: bool = True,
     ) -> None:
-        self._duration = instruments.request_duration.record
+        self._duration = histogram_recorder(instruments.request_duration, fast)
         self._requests = instruments.requests.add
         self._slow = instruments.slow_requests.add
         self.threshold_ms = threshold_ms
@@ -93,7 +96,7 @@ class RequestRecorder:
             labels = {"method": method, "route": route, "status_code": str(status)}
             if len(self._labels) < _MAX_CACHED_LABEL_SETS:
                 self._labels[key] = labels
-        self._duration(duration_ms, labels)
+        self._duration(duration_ms, key, labels)
         self._requests(key, labels)
         error = status >= 500
         self.total += 1

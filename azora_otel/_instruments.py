@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from opentelemetry.metrics import CallbackOptions, Counter, Histogram, Meter, Observation
 from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
@@ -41,18 +42,27 @@ CONTRACT_NAMES = frozenset(
 HTTP_DURATION_BUCKETS_MS: tuple[float, ...] = (10, 50, 100, 200, 500, 1000, 2000, 5000)
 DB_DURATION_BUCKETS_MS: tuple[float, ...] = (5, 10, 25, 50, 100, 250, 500, 1000)
 
-DEFAULT_VIEWS: tuple[View, ...] = (
-    View(
-        instrument_name=HTTP_REQUEST_DURATION,
-        meter_name=METER_NAME,
-        aggregation=ExplicitBucketHistogramAggregation(HTTP_DURATION_BUCKETS_MS),
-    ),
-    View(
-        instrument_name=DB_QUERY_DURATION,
-        meter_name=METER_NAME,
-        aggregation=ExplicitBucketHistogramAggregation(DB_DURATION_BUCKETS_MS),
-    ),
-)
+
+def contract_views(exemplar_reservoir_factory: Any = None) -> tuple[View, ...]:
+    """The contract's histogram views (bucket boundaries), with the SDK's default
+    exemplar reservoir unless another factory is given."""
+    return (
+        View(
+            instrument_name=HTTP_REQUEST_DURATION,
+            meter_name=METER_NAME,
+            aggregation=ExplicitBucketHistogramAggregation(HTTP_DURATION_BUCKETS_MS),
+            exemplar_reservoir_factory=exemplar_reservoir_factory,
+        ),
+        View(
+            instrument_name=DB_QUERY_DURATION,
+            meter_name=METER_NAME,
+            aggregation=ExplicitBucketHistogramAggregation(DB_DURATION_BUCKETS_MS),
+            exemplar_reservoir_factory=exemplar_reservoir_factory,
+        ),
+    )
+
+
+DEFAULT_VIEWS: tuple[View, ...] = contract_views()
 """Views the distro's meter provider is built with; extend with ``[*DEFAULT_VIEWS, View(...)]``."""
 
 

@@ -40,8 +40,9 @@ from opentelemetry.sdk.trace import sampling as sdk_sampling
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.version import __version__ as sdk_version
 
+from azora_otel._exemplars import TraceBasedFilter, reservoir_factory
 from azora_otel._exposition import ExactNamePrometheusReader
-from azora_otel._instruments import DEFAULT_VIEWS
+from azora_otel._instruments import DEFAULT_VIEWS, contract_views
 from azora_otel._other_metrics import ContractMeterProvider, OtherMetrics
 from azora_otel._other_metrics import views as other_metrics_views
 from azora_otel._otlp_export import fast_exporter
@@ -164,6 +165,7 @@ def build_meter_provider(
     tracing: bool = True,
     other_metrics: OtherMetrics | None = None,
     exemplar_filter: str | None = None,
+    recorder: str = "azora",
 ) -> MeterProvider:
     """A meter provider with the contract's views and the rule for other meters' metrics.
 
@@ -174,25 +176,38 @@ def build_meter_provider(
     histogram bucket) and ``always_off`` without a tracer provider: no span is ever
     recording then, and the filter would only look up the current span for every
     measurement to find none.
+
+    With ``recorder`` ``azora`` (``AZORA_METRICS_RECORDER``), the ``trace_based`` filter
+    and the contract views' exemplar reservoir are the equivalents of
+    :mod:`azora_otel._exemplars`.
     """
     rule = other_metrics if other_metrics is not None else OtherMetrics()
+    if recorder == "azora":
+        views = [_LOCK_FREE_EXEMPLARS.get(view, view) for view in views]
     return ContractMeterProvider(
         metric_readers=list(readers),
         resource=resource,
         views=[*views, *other_metrics_views(rule)],
-        exemplar_filter=_exemplar_filter(exemplar_filter, tracing=tracing),
+        exemplar_filter=_exemplar_filter(exemplar_filter, tracing=tracing, recorder=recorder),
         other_metrics=rule,
     )
 
 
-def _exemplar_filter(name: str | None, *, tracing: bool) -> ExemplarFilter:
+_LOCK_FREE_EXEMPLARS: dict[View, View] = dict(
+    zip(DEFAULT_VIEWS, contract_views(reservoir_factory), strict=True)
+)
+"""Each of :data:`DEFAULT_VIEWS` (found by identity, also in a list that extends it)
+and its twin with the lock-free exemplar reservoir."""
+
+
+def _exemplar_filter(name: str | None, *, tracing: bool, recorder: str) -> ExemplarFilter:
     if name is None:
         name = "trace_based" if tracing else "always_off"
     if name == "always_on":
         return AlwaysOnExemplarFilter()
     if name == "always_off":
         return AlwaysOffExemplarFilter()
-    return TraceBasedExemplarFilter()
+    return TraceBasedFilter() if recorder == "azora" else TraceBasedExemplarFilter()
 
 
 def build_sampler(settings: Settings) -> sdk_sampling.Sampler:

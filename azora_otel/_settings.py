@@ -30,6 +30,7 @@ from azora_otel._variables import (
     AZORA_METRICS_HOST,
     AZORA_METRICS_PATH,
     AZORA_METRICS_PORT,
+    AZORA_METRICS_RECORDER,
     AZORA_METRICS_TOKEN,
     AZORA_METRICS_TOKEN_FILE,
     AZORA_OTHER_METRICS,
@@ -86,6 +87,7 @@ class Settings:
     fastapi_operation_spans: bool = AZORA_FASTAPI_OPERATION_SPANS.default
     sampling_gate: bool = AZORA_SAMPLING_GATE.default
     span_encoder: str = AZORA_SPAN_ENCODER.default
+    metrics_recorder: str = AZORA_METRICS_RECORDER.default
     sdk_disabled: bool = OTEL_SDK_DISABLED.default
     traces_exporters: tuple[str, ...] = ()
     metrics_exporters: tuple[str, ...] = OTEL_METRICS_EXPORTER.default

@@ -71,6 +71,7 @@ class Telemetry:
             tracing=tracer_provider is not None,
             other_metrics=settings.other_metrics,
             exemplar_filter=settings.exemplar_filter,
+            recorder=settings.metrics_recorder,
         )
         if prometheus is not None:
             prometheus.access = settings.metrics_access
@@ -80,13 +81,14 @@ class Telemetry:
         meter = meter_provider.get_meter(METER_NAME, __version__)
         instruments = Instruments.create(meter)
         window = _error_rate_window(meter, settings)
+        fast = settings.metrics_recorder == "azora"
         return cls(
             settings=settings,
             meter_provider=meter_provider,
             tracer_provider=tracer_provider,
             instruments=instruments,
-            requests=RequestRecorder(instruments, settings.api_latency_ms, window),
-            queries=QueryRecorder(instruments, settings.db_query_ms),
+            requests=RequestRecorder(instruments, settings.api_latency_ms, window, fast=fast),
+            queries=QueryRecorder(instruments, settings.db_query_ms, fast=fast),
             prometheus=prometheus,
         )
 

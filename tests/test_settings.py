@@ -27,6 +27,7 @@ def test_defaults_match_the_specification() -> None:
     assert settings.error_rate_window_s == 60
     assert settings.sampling_gate is True
     assert settings.span_encoder == "azora"
+    assert settings.metrics_recorder == "azora"
     assert settings.problems == ()
 
 
@@ -50,6 +51,7 @@ def test_defaults_match_the_specification() -> None:
         ({"OTEL_SDK_DISABLED": "true"}, "sdk_disabled", True),
         ({"AZORA_SAMPLING_GATE": "false"}, "sampling_gate", False),
         ({"AZORA_SPAN_ENCODER": "Upstream"}, "span_encoder", "upstream"),
+        ({"AZORA_METRICS_RECORDER": " upstream"}, "metrics_recorder", "upstream"),
         ({"OTEL_SERVICE_NAME": "orders"}, "service_name", "orders"),
         ({"OTEL_RESOURCE_ATTRIBUTES": "a=b,service.name=billing"}, "service_name", "billing"),
         (
@@ -111,6 +113,7 @@ BAD_VALUES = [
     ("OTEL_SDK_DISABLED", "perhaps", "sdk_disabled", "true or false"),
     ("AZORA_SAMPLING_GATE", "sometimes", "sampling_gate", "true or false"),
     ("AZORA_SPAN_ENCODER", "fast", "span_encoder", "one of azora, upstream"),
+    ("AZORA_METRICS_RECORDER", "sdk", "metrics_recorder", "one of azora, upstream"),
     ("OTEL_METRICS_EXPORTER", " , ", "metrics_exporters", "comma-separated list"),
 ]
 
@@ -216,6 +219,7 @@ BAD_FIELDS: dict[str, list[object]] = {
     "fastapi_operation_spans": [1, "true", None],
     "sampling_gate": [0, "false"],
     "span_encoder": ["fast", None],
+    "metrics_recorder": ["sdk", None],
     "sdk_disabled": ["true", 1],
     "traces_exporters": [("junk",), ["otlp"], ("otlp", "otlp"), "otlp", ("none",), (["otlp"],)],
     "metrics_exporters": [("prometheus2",), ["prometheus"], "prometheus"],
