@@ -20,6 +20,7 @@ the process-wide one for a while.
 from __future__ import annotations
 
 import socket
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -49,11 +50,22 @@ def free_port(host: str = "127.0.0.1") -> int:
 
     The port is released before it is returned, so another process may take it first;
     a server started on it fails loudly (address in use) rather than serving elsewhere.
+    A port this process was handed recently is never handed out again: the kernel may
+    offer the same free port twice in a row, and a test that asks for several ports
+    before starting what listens on them would otherwise get two equal ones.
     """
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((host, 0))
+            port: int = sock.getsockname()[1]
+        if port not in _handed_out:
+            break
+    _handed_out.append(port)
+    return port
+
+
+_handed_out: deque[int] = deque(maxlen=4096)
+"""The ports :func:`free_port` returned last in this process."""
 
 
 @dataclass

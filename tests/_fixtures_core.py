@@ -41,3 +41,19 @@ def azora_records() -> Iterator[list[logging.LogRecord]]:
         logger.removeHandler(handler)
         logger.setLevel(old_level)
         logger.propagate = old_propagate
+
+
+@pytest.fixture(autouse=True)
+def _loggers_left_enabled() -> Iterator[None]:
+    """``logging.config.dictConfig``/``fileConfig`` (tests of migrations and log set-ups
+    run them) disable every logger that exists at the time; a later test reading the
+    SDK's warnings would find them silenced. Each test leaves the flags as it found them."""
+    loggers = [
+        logger
+        for logger in logging.Logger.manager.loggerDict.values()
+        if isinstance(logger, logging.Logger)
+    ]
+    disabled = {logger: logger.disabled for logger in loggers}
+    yield
+    for logger, flag in disabled.items():
+        logger.disabled = flag

@@ -92,3 +92,12 @@ def test_free_port_is_a_port_one_can_listen_on() -> None:
     assert 0 < port < 65536
     with socket.create_server(("127.0.0.1", port)) as server:
         assert server.getsockname()[1] == port
+
+
+def test_free_port_never_hands_out_the_same_port_twice_in_a_row() -> None:
+    # A test asks for the Collector's five ports before it starts; two equal ones make
+    # it fail with "address already in use" (it did, in CI).
+    from azora_otel.testing import free_port
+
+    ports = [free_port() for _ in range(1000)]
+    assert len(set(ports)) == len(ports)
