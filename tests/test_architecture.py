@@ -133,3 +133,23 @@ def test_importing_the_package_loads_no_tool_module():
     assert "azora_otel._setup" in loaded  # the check sees the package's own modules
     assert [m for m in loaded if _is_tool(m)] == []
     assert "tomllib" not in loaded  # budgets files are the tools' business
+
+
+MODULE_LINES = 350
+"""About 300 lines a module; the OTLP encoder (one wire format, field by field) is the
+largest at about 340."""
+FUNCTION_LINES = 60
+
+
+def test_modules_and_functions_stay_small() -> None:
+    too_long = []
+    for name, path in MODULES.items():
+        source = path.read_text()
+        if source.count("\n") > MODULE_LINES:
+            too_long.append(f"{name}: {source.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > FUNCTION_LINES:
+                    too_long.append(f"{name}.{node.name}: {length} lines")
+    assert too_long == []

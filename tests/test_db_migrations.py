@@ -10,6 +10,7 @@ import re
 import sqlite3
 import textwrap
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -94,7 +95,7 @@ def test_migration_labels_are_bounded_and_real_tables(
 ) -> None:
     cap, _, db = migrated
     found = pairs(cap.exposition())
-    with sqlite3.connect(db) as conn:
+    with closing(sqlite3.connect(db)) as conn:  # `with connect()` commits, never closes
         tables = {row[0] for row in conn.execute("select name from sqlite_master")}
     tables.add("sqlite_master")  # the catalog Alembic and SQLAlchemy read
     assert "orders" in tables

@@ -24,6 +24,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -199,7 +200,7 @@ def test_prefect_server_labels_statuses_and_tables(prefect: Prefect) -> None:
     # 2. The database's own catalog names every model label of the queries made while the
     #    service ran (or the label is a documented fixed value). The migrations before
     #    that created, renamed and dropped tables the final catalog no longer has.
-    with sqlite3.connect(prefect.database) as db:
+    with closing(sqlite3.connect(prefect.database)) as db:
         tables = {name for (name,) in db.execute("select name from sqlite_master")}
     allowed = tables | SQLITE_CATALOG | {UNKNOWN_MODEL, OVERFLOW_MODEL}
     before, after = queries(startup), queries(text)
