@@ -119,24 +119,43 @@ def collector_binary() -> Path:
         return path
     with _collector_bin_lock:
         if _collector_bin is None:
-            say("collector/build.sh (the first build of a manifest takes minutes)")
-            started = time.monotonic()
-            # stderr is inherited: build.sh's progress lines go straight to the terminal.
-            result = subprocess.run(
-                ["bash", str(COLLECTOR_DIR / "build.sh")],
-                stdout=subprocess.PIPE,
-                text=True,
-                check=False,
+            _collector_bin = run_build(
+                COLLECTOR_DIR / "build.sh", "the first build of a manifest takes minutes"
             )
-            lines = result.stdout.strip().splitlines()
-            if result.returncode != 0 or not lines:
-                raise StackError(
-                    f"collector/build.sh failed with exit code {result.returncode}; "
-                    "its error is printed above (stderr)"
-                )
-            _collector_bin = Path(lines[-1])
-            say(f"collector binary {_collector_bin} ({time.monotonic() - started:.1f}s)")
         return _collector_bin
+
+
+def run_build(script: Path, first_time: str) -> Path:
+    """Run a build script and return the path it prints last on stdout; its progress
+    (stderr) goes straight to the terminal. A failed build raises :class:`StackError`."""
+    name = f"{script.parent.name}/{script.name}"
+    say(f"{name} ({first_time})")
+    started = time.monotonic()
+    result = subprocess.run(["bash", str(script)], stdout=subprocess.PIPE, text=True, check=False)
+    lines = result.stdout.strip().splitlines()
+    if result.returncode != 0 or not lines:
+        raise StackError(
+            f"{name} failed with exit code {result.returncode}; its error is printed above (stderr)"
+        )
+    built = Path(lines[-1])
+    say(f"{built} ({time.monotonic() - started:.1f}s)")
+    return built
+
+
+def json_objects(text: str) -> Iterator[str]:
+    """The top-level ``{...}`` objects in a process's log (the console span exporter's
+    spans, JSON log records), one string each, in order."""
+    depth = 0
+    start = -1
+    for index, char in enumerate(text):
+        if char == "{":
+            if depth == 0:
+                start = index
+            depth += 1
+        elif char == "}" and depth:
+            depth -= 1
+            if depth == 0:
+                yield text[start : index + 1]
 
 
 # -- processes ----------------------------------------------------------------

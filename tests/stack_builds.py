@@ -10,12 +10,10 @@ A failed build raises ``StackError``: the tests that need the binary fail, never
 from __future__ import annotations
 
 import os
-import subprocess
 import threading
-import time
 from pathlib import Path
 
-from stack import REPO_ROOT, StackError, say
+from stack import REPO_ROOT, StackError, run_build
 
 SCRIPTS = REPO_ROOT / "scripts"
 
@@ -27,22 +25,7 @@ def _from_script(script: str) -> Path:
     """The last stdout line of ``scripts/<script>`` (its progress goes to our stderr)."""
     with _lock:
         if script not in _built:
-            say(f"scripts/{script} (the first build takes many minutes)")
-            started = time.monotonic()
-            result = subprocess.run(
-                ["bash", str(SCRIPTS / script)],
-                stdout=subprocess.PIPE,
-                text=True,
-                check=False,
-            )
-            lines = result.stdout.strip().splitlines()
-            if result.returncode != 0 or not lines:
-                raise StackError(
-                    f"scripts/{script} failed with exit code {result.returncode}; "
-                    "its error is printed above (stderr)"
-                )
-            _built[script] = Path(lines[-1])
-            say(f"{_built[script]} ({time.monotonic() - started:.1f}s)")
+            _built[script] = run_build(SCRIPTS / script, "the first build takes many minutes")
         return _built[script]
 
 

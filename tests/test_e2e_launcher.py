@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from _client import families
-from stack import ManagedProcess, free_port, start_process, wait_until_ready
+from stack import ManagedProcess, free_port, json_objects, start_process, wait_until_ready
 
 pytestmark = pytest.mark.e2e
 
@@ -227,28 +227,13 @@ def test_one_server_span_per_request(uvicorn_service: Service) -> None:
     log = uvicorn_service.log()
     names = [
         json.loads(block)["name"]
-        for block in _json_objects(log)
+        for block in json_objects(log)
         if '"span_id"' in block and '"kind"' in block
     ]
     assert names.count("GET /orders/{order_id}") == 5
     assert not [n for n in names if "http send" in n or "http receive" in n]
     assert not [n for n in names if "/metrics" in n or n == "GET"]
     assert log.count("event=slow_request") == 0
-
-
-def _json_objects(text: str) -> Iterator[str]:
-    """The top-level JSON objects the console exporter printed, one string each."""
-    depth = 0
-    start = -1
-    for index, char in enumerate(text):
-        if char == "{":
-            if depth == 0:
-                start = index
-            depth += 1
-        elif char == "}" and depth:
-            depth -= 1
-            if depth == 0:
-                yield text[start : index + 1]
 
 
 def test_metrics_only_mode_has_no_tracer_provider(tmp_path: Path) -> None:

@@ -31,7 +31,7 @@ from pathlib import Path
 import httpx
 import pytest
 from openapi_driver import Sent, drive
-from stack import ManagedProcess, free_port, say, start_process, wait_until_ready
+from stack import ManagedProcess, free_port, json_objects, say, start_process, wait_until_ready
 
 from azora_otel._sql import OVERFLOW_MODEL, UNKNOWN_MODEL
 
@@ -117,7 +117,7 @@ def queries(text: str) -> dict[str, float]:
 def server_spans(log: str) -> Counter[Key]:
     """(method, http.route or ``unmatched``, status) of every FastAPI server span."""
     found: Counter[Key] = Counter()
-    for block in _json_objects(log):
+    for block in json_objects(log):
         if '"SpanKind.SERVER"' not in block:
             continue
         attributes = json.loads(block)["attributes"]
@@ -131,19 +131,6 @@ def server_spans(log: str) -> Counter[Key]:
             )
         ] += 1
     return found
-
-
-def _json_objects(text: str) -> Iterator[str]:
-    depth, start = 0, -1
-    for index, char in enumerate(text):
-        if char == "{":
-            if depth == 0:
-                start = index
-            depth += 1
-        elif char == "}" and depth:
-            depth -= 1
-            if depth == 0:
-                yield text[start : index + 1]
 
 
 def send_everything(prefect: Prefect) -> list[tuple[Sent, str]]:
