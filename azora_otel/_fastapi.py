@@ -79,6 +79,10 @@ def _logger_provider_set(telemetry: Telemetry) -> bool:
     return telemetry.settings.logger_provider is not None
 
 
+def _builds_server_span(telemetry: Telemetry) -> bool:
+    return telemetry.settings.server_span == "azora"
+
+
 def _wrap_stack(app: Any, stack: ASGIApp) -> ASGIApp:
     telemetry_of = _telemetry_for(app)
     telemetry = telemetry_of()
@@ -181,7 +185,11 @@ def instrument_every_app() -> None:
             kwargs["telemetry"] = {**ours, **user, "exclude": ours["exclude"]}
         original_init(self, *args, **kwargs)
         if NATIVE_TELEMETRY and telemetry is not None:
-            gate_native_telemetry(self, logger_provider_from_env=_logger_provider_set(telemetry))
+            gate_native_telemetry(
+                self,
+                logger_provider_from_env=_logger_provider_set(telemetry),
+                server_span=_builds_server_span(telemetry),
+            )
         if not NATIVE_TELEMETRY and telemetry is not None:
             try:
                 _add_contrib_spans(self, telemetry)
@@ -233,7 +241,11 @@ def instrument_app(app: Any, telemetry: Telemetry | None = None) -> Any:
         native = getattr(app, "_telemetry", None)
         if NATIVE_TELEMETRY and isinstance(native, dict):
             native.update(_native_config(current, _exposition_route(app), native.get("exclude")))
-            gate_native_telemetry(app, logger_provider_from_env=_logger_provider_set(current))
+            gate_native_telemetry(
+                app,
+                logger_provider_from_env=_logger_provider_set(current),
+                server_span=_builds_server_span(current),
+            )
         elif not NATIVE_TELEMETRY and not getattr(app, "_is_instrumented_by_opentelemetry", False):
             if getattr(app, _OUTER, False):  # the contrib wrapper must go inside ours
                 app.build_middleware_stack = app._azora_inner_build

@@ -33,6 +33,7 @@ from opentelemetry.trace.propagation import _SPAN_KEY
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from azora_otel._sampling import SamplingGate, gate_of, reset_handoff, set_handoff
+from azora_otel._server_span import SUPPORTED, ServerSpan
 
 _TRACE_HEADERS = frozenset({b"traceparent", b"baggage"})
 """What the default propagators (``tracecontext,baggage``) read; without them a request
@@ -67,11 +68,20 @@ def _default_propagation(propagator: object) -> bool:
 
 
 class GatedNativeTelemetry:
-    """Drop-in for FastAPI's ``NativeTelemetry`` that skips it for dropped requests."""
+    """Drop-in for FastAPI's ``NativeTelemetry`` that skips it for dropped requests
+    and, with ``server_span``, builds the span of sampled ones with
+    :class:`~azora_otel._server_span.ServerSpan`."""
 
-    def __init__(self, native: Any, *, logger_provider_from_env: bool = False) -> None:
+    def __init__(
+        self, native: Any, *, logger_provider_from_env: bool = False, server_span: bool = False
+    ) -> None:
         self._native = native
         self._logger_provider_from_env = logger_provider_from_env
+        self._server_span = (
+            ServerSpan(native)
+            if server_span and SUPPORTED and hasattr(native, "_get_tracer")
+            else None
+        )
         self.config = native.config
         self._propagator: object = None
         self._default_propagation = False
@@ -102,18 +112,41 @@ class GatedNativeTelemetry:
             return None  # FastAPI's own cheap path for excluded requests
         return gate_of(config.get("tracer_provider") or trace.get_tracer_provider())
 
-    def _traced(self, headers: Any) -> tuple[bool, Any]:
-        """Whether the request may carry a propagated context, and the propagator."""
+    def _traced(self, headers: Any) -> tuple[bool, Any, bytes | None]:
+        """Whether the request may carry a propagated context, the propagator, and the
+        first ``Host`` header."""
         propagator = propagate.get_global_textmap()
         if propagator is not self._propagator:
             self._default_propagation = _default_propagation(propagator)
             self._propagator = propagator
-        if not self._default_propagation:
-            return True, propagator
-        for name, _ in headers:
-            if name in _TRACE_HEADERS:
-                return True, propagator
-        return False, propagator
+        traced = not self._default_propagation
+        host = None
+        for name, value in headers:
+            if name == b"host":
+                if host is None:
+                    host = value
+            elif name in _TRACE_HEADERS:
+                traced = True
+        return traced, propagator, host
+
+    async def _sampled(  # noqa: PLR0917 - the hot path passes positionally
+        self,
+        app: Any,
+        scope: MutableMapping[str, Any],
+        receive: Any,
+        send: Any,
+        parent: Context,
+        host: bytes | None,
+    ) -> None:
+        """A request whose span is sampled: FastAPI's span, built by FastAPI or by
+        :class:`ServerSpan` from the parent context already extracted."""
+        if self._server_span is None:
+            await self._native(app=app, scope=scope, receive=receive, send=send)
+            return
+        provider = self.config.get("tracer_provider") or trace.get_tracer_provider()
+        await self._server_span(
+            app, scope, receive, send, provider=provider, parent=parent, host=host
+        )
 
     async def __call__(
         self,
@@ -131,9 +164,9 @@ class GatedNativeTelemetry:
             )
             return
         headers = scope.get("headers") or ()
-        traced, propagator = self._traced(headers)
+        traced, propagator, host = self._traced(headers)
         if not traced and gate.roots_always_sampled:
-            await self._native(app=app, scope=scope, receive=receive, send=send)
+            await self._sampled(app, scope, receive, send, Context(), host)
             return
         # FastAPI's parent context comes from the headers alone, never from the current one.
         parent_context = propagator.extract(list(headers), getter=_GETTER) if traced else Context()
@@ -149,7 +182,7 @@ class GatedNativeTelemetry:
             # The SDK decides again inside FastAPI's start_span, on the same id.
             token = set_handoff(trace_id) if parent is None else None
             try:
-                await self._native(app=app, scope=scope, receive=receive, send=send)
+                await self._sampled(app, scope, receive, send, parent_context, host)
             finally:
                 if token is not None:
                     reset_handoff(token)
@@ -200,15 +233,18 @@ except ImportError:  # FastAPI < 0.142: no native telemetry to gate
 _REQUEST_TELEMETRY_KEY: str | None = _KEY
 
 
-def gate_native_telemetry(app: Any, *, logger_provider_from_env: bool = False) -> None:
+def gate_native_telemetry(
+    app: Any, *, logger_provider_from_env: bool = False, server_span: bool = False
+) -> None:
     """Wrap ``app``'s native telemetry (FastAPI >= 0.142) with the sampling gate (idempotent).
 
     ``logger_provider_from_env``: whether the OpenTelemetry API may still build a global
     logger provider from ``OTEL_PYTHON_LOGGER_PROVIDER`` (``Settings.logger_provider``).
+    ``server_span``: sampled requests' spans built by :class:`ServerSpan`.
     """
     native = getattr(app, "_native_telemetry", None)
     if native is None or isinstance(native, GatedNativeTelemetry):
         return
     app._native_telemetry = GatedNativeTelemetry(
-        native, logger_provider_from_env=logger_provider_from_env
+        native, logger_provider_from_env=logger_provider_from_env, server_span=server_span
     )

@@ -36,6 +36,7 @@ from azora_otel._variables import (
     AZORA_OTHER_METRICS,
     AZORA_OTHER_METRICS_LIMIT,
     AZORA_SAMPLING_GATE,
+    AZORA_SERVER_SPAN,
     AZORA_SPAN_ENCODER,
     OTEL_EXPERIMENTAL_RESOURCE_DETECTORS,
     OTEL_EXPORTER_OTLP_ENDPOINT,
@@ -87,6 +88,7 @@ class Settings:
     fastapi_operation_spans: bool = AZORA_FASTAPI_OPERATION_SPANS.default
     sampling_gate: bool = AZORA_SAMPLING_GATE.default
     span_encoder: str = AZORA_SPAN_ENCODER.default
+    server_span: str = AZORA_SERVER_SPAN.default
     metrics_recorder: str = AZORA_METRICS_RECORDER.default
     sdk_disabled: bool = OTEL_SDK_DISABLED.default
     traces_exporters: tuple[str, ...] = ()

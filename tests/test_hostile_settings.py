@@ -71,6 +71,7 @@ BAD: dict[str, tuple[str, list[str]]] = {
     "AZORA_SAMPLING_GATE": ("sampling_gate", ["sometimes", "2", "off please", HUGE]),
     "AZORA_SPAN_ENCODER": ("span_encoder", ["fast", "AZORA,upstream", "\x00", HUGE]),
     "AZORA_METRICS_RECORDER": ("metrics_recorder", ["sdk", "azora,upstream", "\x00", HUGE]),
+    "AZORA_SERVER_SPAN": ("server_span", ["native", "azora,fastapi", "\x00", HUGE]),
     "OTEL_SDK_DISABLED": ("sdk_disabled", ["perhaps", "2", "disabled", HUGE]),
     "OTEL_METRICS_EXPORTER": (
         "metrics_exporters",

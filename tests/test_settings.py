@@ -28,6 +28,7 @@ def test_defaults_match_the_specification() -> None:
     assert settings.sampling_gate is True
     assert settings.span_encoder == "azora"
     assert settings.metrics_recorder == "azora"
+    assert settings.server_span == "azora"
     assert settings.problems == ()
 
 
@@ -52,6 +53,7 @@ def test_defaults_match_the_specification() -> None:
         ({"AZORA_SAMPLING_GATE": "false"}, "sampling_gate", False),
         ({"AZORA_SPAN_ENCODER": "Upstream"}, "span_encoder", "upstream"),
         ({"AZORA_METRICS_RECORDER": " upstream"}, "metrics_recorder", "upstream"),
+        ({"AZORA_SERVER_SPAN": "FastAPI"}, "server_span", "fastapi"),
         ({"OTEL_SERVICE_NAME": "orders"}, "service_name", "orders"),
         ({"OTEL_RESOURCE_ATTRIBUTES": "a=b,service.name=billing"}, "service_name", "billing"),
         (
@@ -114,6 +116,7 @@ BAD_VALUES = [
     ("AZORA_SAMPLING_GATE", "sometimes", "sampling_gate", "true or false"),
     ("AZORA_SPAN_ENCODER", "fast", "span_encoder", "one of azora, upstream"),
     ("AZORA_METRICS_RECORDER", "sdk", "metrics_recorder", "one of azora, upstream"),
+    ("AZORA_SERVER_SPAN", "native", "server_span", "one of azora, fastapi"),
     ("OTEL_METRICS_EXPORTER", " , ", "metrics_exporters", "comma-separated list"),
 ]
 
@@ -220,6 +223,7 @@ BAD_FIELDS: dict[str, list[object]] = {
     "sampling_gate": [0, "false"],
     "span_encoder": ["fast", None],
     "metrics_recorder": ["sdk", None],
+    "server_span": ["native", None],
     "sdk_disabled": ["true", 1],
     "traces_exporters": [("junk",), ["otlp"], ("otlp", "otlp"), "otlp", ("none",), (["otlp"],)],
     "metrics_exporters": [("prometheus2",), ["prometheus"], "prometheus"],
