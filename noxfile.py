@@ -114,6 +114,9 @@ def fastapi_compat(session: nox.Session, fastapi: str) -> None:
         # Starlette 0.36's TestClient leaks anyio memory streams with current anyio
         # (ResourceWarning); the TestClient case runs in the tests session.
         "--deselect=tests/test_exposition.py::test_get_metrics_after_a_testclient_block",
+        # The server span builder is compared with FastAPI's native telemetry, which
+        # these versions do not have (the distro's span here is the contrib one).
+        "--ignore=tests/conformance/test_server_span.py",
         *session.posargs,
     )
 

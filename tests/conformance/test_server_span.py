@@ -28,14 +28,9 @@ from opentelemetry import baggage, trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 import azora_otel
-from azora_otel import _fastapi
 from azora_otel._native_gate import GatedNativeTelemetry
 from azora_otel._server_span import SUPPORTED
 from azora_otel.testing import capture
-
-pytestmark = pytest.mark.skipif(
-    not _fastapi.NATIVE_TELEMETRY, reason="FastAPI < 0.142 has no native server span"
-)
 
 BUILDERS = ("azora", "fastapi")
 REMOTE_TRACE = 0x0AF7651916CD43DD8448EB211C80319C
