@@ -25,8 +25,10 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import Sinks, free_port, median
+from _common import Sinks, median
 from variants import LABELS
+
+from azora_otel.testing import free_port
 
 VARIANTS = (
     "bare",
